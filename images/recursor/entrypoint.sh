@@ -1,0 +1,31 @@
+#!/bin/sh
+# Start pdns-recursor forwarding the lab zone to the authoritative server.
+# The lab network is internal: the recursor cannot (and must not) reach anything else.
+set -eu
+key_file=${PDNS_API_KEY_FILE:-/run/secrets/pdns-api-key}
+zone=${LAB_ZONE:-lab.test}
+auth=${LAB_AUTH_ADDRESS:?LAB_AUTH_ADDRESS must name the authoritative server IP address}
+[ -s "$key_file" ] || { echo "recursor: no API key in $key_file; the keygen service must run first" >&2; exit 1; }
+mkdir -p /etc/powerdns/recursor.d /var/run/pdns-recursor
+umask 077
+cat > /etc/powerdns/recursor.conf <<CONF
+local-address=0.0.0.0
+local-port=53
+allow-from=0.0.0.0/0,::/0
+forward-zones=$zone=$auth:53
+dnssec=off
+max-cache-ttl=${LAB_RESOLVER_MAX_CACHE_TTL:-86400}
+max-negative-ttl=${LAB_RESOLVER_MAX_NEGATIVE_TTL:-3600}
+webserver=yes
+webserver-address=0.0.0.0
+webserver-port=8082
+webserver-allow-from=0.0.0.0/0,::/0
+api-key=$(cat "$key_file")
+setuid=pdns
+setgid=pdns
+socket-dir=/var/run/pdns-recursor
+quiet=yes
+CONF
+chown -R pdns:pdns /var/run/pdns-recursor
+chmod 0644 /etc/powerdns/recursor.conf
+exec pdns_recursor --daemon=no --disable-syslog --config-dir=/etc/powerdns

@@ -1,0 +1,1 @@
+"""DNS backends: the authoritative servers enactors write plans to."""

@@ -1,0 +1,38 @@
+"""Names and defaults shared by the CLI, the services and the tests."""
+
+import os
+from pathlib import Path
+
+PROJECT = "dnslab"
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+BASE_IMAGE = "debian:bookworm-slim"
+ZONE = "lab.test"
+SEED_NAME = f"seed.{ZONE}"
+SEED_ADDRESS = "198.51.100.10"
+PDNS_API_PORT = 8081
+PDNS_SERVER_ID = "localhost"
+SECRETS = ("pdns-api-key", "grafana-admin-password")
+
+# Services `dnslab up` starts (Grafana is added only when its image is available).
+CORE_SERVICES = ("pdns-auth", "recursor", "prober", "prometheus")
+OPTIONAL_SERVICES = ("grafana",)
+GRAFANA_IMAGE = "grafana/grafana-oss:11.3.0"
+
+
+def published_ports() -> dict[str, tuple[str, int]]:
+    """Host ports the lab publishes on 127.0.0.1: service -> (env variable, port)."""
+    return {
+        "prometheus": ("DNSLAB_PROMETHEUS_PORT", int(os.environ.get("DNSLAB_PROMETHEUS_PORT", 9090))),
+        "grafana": ("DNSLAB_GRAFANA_PORT", int(os.environ.get("DNSLAB_GRAFANA_PORT", 3000))),
+    }
+
+
+def repo_root() -> Path:
+    """The directory holding compose.yaml: $DNSLAB_HOME, else the source checkout, else cwd."""
+    if home := os.environ.get("DNSLAB_HOME"):
+        return Path(home)
+    here = Path(__file__).resolve().parent.parent
+    if (here / "compose.yaml").exists():
+        return here
+    return Path.cwd()

@@ -1,0 +1,225 @@
+"""The lab's containers, through Docker Compose (lifecycle) and the Docker SDK (lookups).
+
+Everything here is scoped to the compose project ``dnslab``: lookups filter on its label,
+so the lab never touches another container.
+"""
+
+import collections
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from lab import config
+from lab.errors import (BaseImageMissing, ComposeMissing, EngineMissing, LabError, PortInUse,
+                        SecretMissing, StackNotUp)
+
+
+def engine():
+    """A Docker SDK client for an engine that answers, or EngineMissing."""
+    import docker
+    import docker.errors
+
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(version="auto", timeout=10)
+        client.ping()
+    except (docker.errors.DockerException, OSError) as e:
+        reason = str(e).split("\n")[0][:120]
+        raise EngineMissing(f"no Docker engine answers at {where} ({reason}); "
+                            "start one, or run images/bootstrap as root to install and start it") from None
+    return client
+
+
+class Stack:
+    """The running (or not yet running) lab."""
+
+    def __init__(self, root: Path | None = None, *, echo=None):
+        self.root = root or config.repo_root()
+        self.compose_file = self.root / "compose.yaml"
+        self.echo = echo  # callable for progress lines, or None for quiet
+        self._client = None
+
+    # -- outside things -------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = engine()
+        return self._client
+
+    def compose(self, *args: str, check: bool = True) -> str:
+        """Run ``docker compose`` on the lab project; return its output (stdout+stderr)."""
+        if not self.compose_file.exists():
+            raise LabError(f"no compose.yaml in {self.root}; run dnslab from the lab checkout "
+                           "or set DNSLAB_HOME")
+        cmd = ["docker", "compose", "-f", str(self.compose_file), "-p", config.PROJECT, *args]
+        try:
+            proc = subprocess.Popen(cmd, cwd=self.root, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+        except FileNotFoundError:
+            raise ComposeMissing("the docker CLI is not installed; install it, or run "
+                                 "images/bootstrap as root") from None
+        tail: collections.deque[str] = collections.deque(maxlen=40)
+        out = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line)
+            tail.append(line.rstrip())
+            if self.echo:
+                self.echo(line.rstrip())
+        rc = proc.wait()
+        text = "".join(out)
+        if rc != 0 and check:
+            raise self._compose_error(args[0], list(tail))
+        return text
+
+    def _compose_error(self, verb: str, tail: list[str]) -> LabError:
+        joined = "\n".join(tail)
+        if "is not a docker command" in joined or "unknown command" in joined:
+            return ComposeMissing("`docker compose` (v2) is missing; run images/bootstrap to "
+                                  "install the Compose v2 CLI plugin")
+        if "port is already allocated" in joined or "address already in use" in joined:
+            return PortInUse(f"docker compose {verb}: a published port is taken "
+                             f"({_last_meaningful(tail)}); free it or set DNSLAB_PROMETHEUS_PORT"
+                             " / DNSLAB_GRAFANA_PORT")
+        return LabError(f"docker compose {verb} failed: {_last_meaningful(tail)}")
+
+    # -- preflight ------------------------------------------------------------------
+    def check_compose(self) -> None:
+        try:
+            ok = subprocess.run(["docker", "compose", "version"], capture_output=True,
+                                timeout=30).returncode == 0
+        except FileNotFoundError:
+            ok = False
+        if not ok:
+            raise ComposeMissing("`docker compose` (v2) is missing; run images/bootstrap to "
+                                 "install the Compose v2 CLI plugin")
+
+    def check_ports(self) -> None:
+        """Each published UI port must be free, unless the lab itself already holds it."""
+        held = self._ports_held_by_lab()
+        for service, (var, port) in config.published_ports().items():
+            if port in held:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    raise PortInUse(f"port 127.0.0.1:{port} for the {service} UI is already in "
+                                    f"use; free it or choose another with {var}=PORT") from None
+
+    def _ports_held_by_lab(self) -> set[int]:
+        held = set()
+        for c in self.containers():
+            for bindings in (c.attrs.get("HostConfig", {}).get("PortBindings") or {}).values():
+                for b in bindings or []:
+                    if b.get("HostPort"):
+                        held.add(int(b["HostPort"]))
+        return held
+
+    def image_available(self, ref: str, *, pull: bool = True) -> bool:
+        import docker.errors
+        try:
+            self.client.images.get(ref)
+            return True
+        except docker.errors.ImageNotFound:
+            pass
+        if not pull:
+            return False
+        repo, _, tag = ref.rpartition(":")
+        try:
+            self.client.images.pull(repo, tag=tag)
+            return True
+        except docker.errors.DockerException:
+            return False
+
+    def check_base_image(self) -> None:
+        if not self.image_available(config.BASE_IMAGE):
+            raise BaseImageMissing(f"base image {config.BASE_IMAGE} is missing and no registry "
+                                   "answers; run images/bootstrap to build it offline from "
+                                   "your apt mirror")
+
+    def preflight(self) -> None:
+        self.client
+        self.check_compose()
+        self.check_ports()
+        self.check_base_image()
+
+    # -- lifecycle ------------------------------------------------------------------
+    def build(self) -> None:
+        self.client
+        self.check_compose()
+        self.check_base_image()
+        self.compose("build")
+
+    def up(self, *, build: bool = True, grafana: bool | None = None) -> list[str]:
+        self.preflight()
+        services = list(config.CORE_SERVICES)
+        if grafana is None:
+            grafana = self.image_available(config.GRAFANA_IMAGE)
+        if grafana:
+            services.append("grafana")
+        elif self.echo:
+            self.echo(f"dnslab: {config.GRAFANA_IMAGE} is not available (no registry?); "
+                      "starting without Grafana - Prometheus is the UI")
+        args = ["up", "--detach", "--wait", "--wait-timeout", "180"]
+        if build:
+            args.append("--build")
+        self.compose(*args, *services)
+        return services
+
+    def down(self) -> None:
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5")
+
+    # -- lookups (scoped to the project label) ---------------------------------------
+    def containers(self, service: str | None = None, *, all: bool = True) -> list:
+        labels = [f"{config.PROJECT_LABEL}={config.PROJECT}"]
+        if service:
+            labels.append(f"{config.SERVICE_LABEL}={service}")
+        return self.client.containers.list(all=all, filters={"label": labels})
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """Containers, networks and volumes of the lab that still exist."""
+        label = {"label": f"{config.PROJECT_LABEL}={config.PROJECT}"}
+        return {
+            "containers": [c.name for c in self.containers()],
+            "networks": [n.name for n in self.client.networks.list(filters=label)],
+            "volumes": [v.name for v in self.client.volumes.list(filters=label)],
+        }
+
+    def container(self, service: str):
+        running = [c for c in self.containers(service, all=False)]
+        if not running:
+            raise StackNotUp(f"the lab's {service} service is not running; start the lab "
+                             "with `dnslab up`")
+        return running[0]
+
+    def address(self, service: str) -> str:
+        """The service's IPv4 address on the lab network (reachable from a Linux host)."""
+        c = self.container(service)
+        for net, info in c.attrs["NetworkSettings"]["Networks"].items():
+            if net == f"{config.PROJECT}_lab" and info.get("IPAddress"):
+                return info["IPAddress"]
+        raise StackNotUp(f"{service} has no address on the {config.PROJECT}_lab network")
+
+    def secret(self, name: str) -> str:
+        """Read a per-lab secret from the secrets volume, via the pdns-auth container."""
+        result = self.container("pdns-auth").exec_run(["cat", f"/run/secrets/{name}"])
+        if result.exit_code != 0 or not result.output.strip():
+            raise SecretMissing(f"secret {name} is missing from the lab's secrets volume; "
+                                "recreate the lab with `dnslab down && dnslab up`")
+        return result.output.decode().strip()
+
+
+def _last_meaningful(lines: list[str]) -> str:
+    for line in reversed(lines):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line[:240]
+    return "no output"
+
+
+def stderr_echo(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
