@@ -20,14 +20,14 @@ def count_addresses(response: dns.message.Message) -> int:
 
 
 def probe(path: str, server: str, name: str, *, rdtype: str = "A", timeout_s: float = 1.0,
-          recursion: bool = True, clock=time.monotonic) -> ProbeResult:
+          recursion: bool = True, port: int = 53, clock=time.monotonic) -> ProbeResult:
     query = dns.message.make_query(name, rdtype)
     if not recursion:
         query.flags &= ~dns.flags.RD
     start = clock()
     rcode, addresses, timed_out, malformed = None, 0, False, False
     try:
-        response = dns.query.udp(query, server, timeout=timeout_s)
+        response = dns.query.udp(query, server, timeout=timeout_s, port=port)
         rcode = dns.rcode.to_text(response.rcode())
         addresses = count_addresses(response)
     except dns.exception.Timeout:

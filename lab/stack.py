@@ -53,6 +53,7 @@ class Stack:
         if not self.compose_file.exists():
             raise LabError(f"no compose.yaml in {self.root}; run dnslab from the lab checkout "
                            "or set DNSLAB_HOME")
+        self.client  # a missing engine is reported as such, not as a compose failure
         cmd = ["docker", "compose", "-f", str(self.compose_file), "-p", config.PROJECT, *args]
         try:
             proc = subprocess.Popen(cmd, cwd=self.root, stdout=subprocess.PIPE,

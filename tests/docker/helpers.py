@@ -1,0 +1,42 @@
+import os
+import subprocess
+import sys
+import time
+
+import requests
+
+from lab import config
+
+
+def prometheus_url() -> str:
+    return f"http://127.0.0.1:{config.published_ports()['prometheus'][1]}"
+
+
+def promql(expr: str) -> list[dict]:
+    """Evaluate an instant PromQL query through Prometheus's HTTP API."""
+    resp = requests.get(prometheus_url() + "/api/v1/query", params={"query": expr}, timeout=5)
+    resp.raise_for_status()
+    body = resp.json()
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def scalar(expr: str) -> float | None:
+    result = promql(expr)
+    return float(result[0]["value"][1]) if result else None
+
+
+def wait_for(predicate, *, timeout_s: float, interval_s: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"{what} not reached within {timeout_s} s (last: {last!r})")
+
+
+def dnslab(*args, **env):
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)

@@ -1,0 +1,99 @@
+"""The Docker tier: the real stack (PowerDNS, pdns-recursor, Prometheus, the prober)."""
+
+import secrets
+import socket
+import subprocess
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import pytest
+
+from lab import config
+from lab.backends.powerdns import PowerDNS, RRset
+from tests.docker.helpers import dnslab, promql, scalar, wait_for
+from tests.unit.test_cli_errors import assert_one_line_error
+
+CANARY = f"canary.{config.ZONE}"
+
+
+def resolve(server: str, name: str) -> set[str]:
+    r = dns.query.udp(dns.message.make_query(name, "A"), server, timeout=1)
+    return {rd.address for rrset in r.answer if rrset.rdtype == dns.rdatatype.A for rd in rrset}
+
+
+def test_record_written_through_api_resolves_and_prober_counts_rise(lab):
+    api = PowerDNS(lab.address("pdns-auth"), lab.secret("pdns-api-key"))
+    address = f"203.0.113.{secrets.randbelow(254) + 1}"
+    api.replace(config.ZONE, RRset(CANARY, "A", 5, (address,)))
+
+    assert resolve(lab.address("pdns-auth"), CANARY) == {address}
+    # The resolver may hold the canary's NXDOMAIN until the negative TTL (30 s) runs out.
+    wait_for(lambda: resolve(lab.address("recursor"), CANARY) == {address}, timeout_s=45,
+             what=f"{CANARY} resolving to {address} through the resolver")
+
+    for path in ("resolver", "authoritative"):
+        expr = f'sum(dnslab_probes_total{{name="{CANARY}",path="{path}",outcome="ok"}})'
+        first = wait_for(lambda: scalar(expr), timeout_s=30, what=f"{expr} present")
+        wait_for(lambda: (scalar(expr) or 0) > first, timeout_s=30, what=f"{expr} rising")
+
+
+def test_seed_probes_succeed_and_every_target_is_up(lab):
+    ok = 'sum by (path) (increase(dnslab_probes_total{name="seed.lab.test",outcome="ok"}[20s]))'
+    rows = wait_for(lambda: len(promql(ok)) == 2 and promql(ok), timeout_s=30, what=ok)
+    assert all(float(r["value"][1]) > 0 for r in rows)
+    failed = scalar('sum(dnslab_probes_total{name="seed.lab.test",outcome!="ok"})')
+    assert not failed, f"seed probes failed: {failed}"
+    targets = promql("up")
+    assert {t["metric"]["job"] for t in targets} == {"prometheus", "pdns-auth", "recursor", "prober"}
+    assert all(t["value"][1] == "1" for t in targets), targets
+    assert promql("histogram_quantile(0.99, sum by (le) (rate(dnslab_probe_duration_seconds_bucket[30s])))")
+
+
+def test_experiments_service_runs_inside_the_network(lab):
+    proc = subprocess.run(["docker", "compose", "-f", str(lab.compose_file), "run", "--rm",
+                           "--no-deps", "experiments"], capture_output=True, text=True,
+                          timeout=120, cwd=lab.root)
+    assert proc.returncode == 0, proc.stderr
+    assert "resolved through the resolver" in proc.stdout
+
+
+def test_compose_config_is_clean(lab):
+    proc = subprocess.run(["docker", "compose", "-f", str(lab.compose_file), "config", "-q"],
+                          capture_output=True, text=True, timeout=60, cwd=lab.root)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_promtool_check_config(lab):
+    proc = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none",
+         "--label", f"{config.PROJECT_LABEL}={config.PROJECT}",
+         "--entrypoint", "promtool", "dnslab/prometheus:dev",
+         "check", "config", "/etc/prometheus/prometheus.yml"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout + proc.stderr
+
+
+def test_port_already_taken_is_one_line(lab):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = dnslab("up", "-q", "--no-build", DNSLAB_PROMETHEUS_PORT=str(port))
+    assert_one_line_error(proc, f"127.0.0.1:{port}", "DNSLAB_PROMETHEUS_PORT")
+
+
+def test_missing_base_image_without_registry_is_one_line(lab):
+    client = lab.client
+    base = client.images.get(config.BASE_IMAGE)
+    base.tag("dnslab-test/saved-base", "keep")
+    client.images.remove(config.BASE_IMAGE)  # untags only: the saved tag keeps the image
+    try:
+        proc = dnslab("build", "-q")
+    finally:
+        base.tag("debian", "bookworm-slim")
+        client.images.remove("dnslab-test/saved-base:keep")
+    if proc.returncode == 0:
+        pytest.skip("a registry answered and served the base image: nothing to report")
+    assert_one_line_error(proc, config.BASE_IMAGE, "images/bootstrap")

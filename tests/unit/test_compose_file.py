@@ -1,0 +1,60 @@
+"""Static rules for compose.yaml and prometheus.yml that the lab promises."""
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
+SERVICES = COMPOSE["services"]
+ONE_SHOT = {"keygen", "experiments"}
+
+
+def test_fixed_project_name():
+    assert COMPOSE["name"] == "dnslab"
+
+
+def test_only_ui_ports_published_and_only_on_loopback():
+    published = {name: s["ports"] for name, s in SERVICES.items() if s.get("ports")}
+    assert set(published) == {"prometheus", "grafana"}
+    for ports in published.values():
+        for spec in ports:
+            assert str(spec).startswith("127.0.0.1:"), spec
+
+
+def test_every_server_is_healthchecked():
+    servers = set(SERVICES) - ONE_SHOT
+    assert servers >= {"pdns-auth", "recursor", "prometheus", "grafana", "prober"}
+    for name in servers:
+        assert SERVICES[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+
+
+def test_dependencies_wait_for_health_and_none_on_grafana():
+    for name, s in SERVICES.items():
+        deps = s.get("depends_on", {})
+        assert isinstance(deps, dict), f"{name}: depends_on must use conditions"
+        assert "grafana" not in deps, f"{name} depends on grafana, which cannot be pulled offline"
+        for dep, cond in deps.items():
+            expected = ("service_completed_successfully" if dep in ONE_SHOT
+                        else "service_healthy")
+            assert cond["condition"] == expected, f"{name} -> {dep}"
+
+
+def test_lab_network_is_internal():
+    assert COMPOSE["networks"]["lab"]["internal"] is True
+    for name in ("pdns-auth", "recursor", "prober"):
+        assert list(SERVICES[name]["networks"]) == ["lab"], name
+
+
+def test_no_secret_constants():
+    text = (ROOT / "compose.yaml").read_text().lower()
+    for word in ("api-key=", "api_key:", "password:", "gf_security_admin_password:"):
+        assert word not in text
+    assert "GF_SECURITY_ADMIN_PASSWORD__FILE" in SERVICES["grafana"]["environment"]
+
+
+def test_prometheus_scrapes_every_server():
+    prom = yaml.safe_load((ROOT / "images/prometheus/prometheus.yml").read_text())
+    targets = {t.split(":")[0] for job in prom["scrape_configs"]
+               for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets >= {"pdns-auth", "recursor", "prober", "localhost"}
