@@ -1,0 +1,69 @@
+"""One append-only history of typed, timestamped events per run.
+
+Planner, enactors, probers, faults and the runner all append here; checkers and reports are
+pure functions of it. A sink (e.g. a JSONL file) may be attached so a crash loses at most the
+event being written.
+"""
+
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Iterable
+
+
+class Kind(str, Enum):
+    PLAN_PUBLISHED = "plan-published"          # planner: {generation}
+    FRESHNESS_CHECKED = "freshness-checked"    # enactor: {generation, applied, fresh}
+    ENDPOINT_APPLIED = "endpoint-applied"      # enactor: {endpoint, generation, previous}
+    ENDPOINT_RETRY = "endpoint-retry"          # enactor: {endpoint, generation, reason, attempt}
+    LOCK_LOST = "lock-lost"                    # enactor: {endpoint, generation}
+    PLAN_APPLIED = "plan-applied"              # enactor: {generation} (all endpoints done)
+    PLAN_DELETED = "plan-deleted"              # enactor clean-up: {generation, newest}
+    ENACTOR_STUCK = "enactor-stuck"            # enactor: {endpoint, generation, missing}
+    REPAIRED = "repaired"                      # operator: {endpoint, generation}
+    FAULT_STARTED = "fault-started"            # faults: {fault, target, ...}
+    FAULT_ENDED = "fault-ended"                # faults: {fault, target}
+    PROBE = "probe"                            # probers: {client, group, endpoint, outcome, rcode, addresses, latency_ms}
+    PHASE = "phase"                            # runner: {phase}
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float          # seconds, from the run's injected clock
+    source: str       # "planner", "enactor-a", "prober-1", "faults", "runner", "operator"
+    kind: Kind
+    data: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"t": self.t, "source": self.source, "kind": self.kind.value, **self.data}
+
+    @staticmethod
+    def from_json(obj: dict) -> "Event":
+        obj = dict(obj)
+        t, source, kind = obj.pop("t"), obj.pop("source"), Kind(obj.pop("kind"))
+        return Event(t, source, kind, obj)
+
+
+class History:
+    """Thread-safe append-only event list with an optional sink called per event."""
+
+    def __init__(self, clock: Callable[[], float], sink: Callable[[Event], None] | None = None):
+        self.clock = clock
+        self.sink = sink
+        self._events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def append(self, source: str, kind: Kind, **data) -> Event:
+        with self._lock:
+            event = Event(self.clock(), source, kind, data)
+            self._events.append(event)
+            if self.sink:
+                self.sink(event)
+            return event
+
+    def events(self, kind: Kind | None = None) -> list[Event]:
+        with self._lock:
+            return [e for e in self._events if kind is None or e.kind is kind]
+
+    def __iter__(self) -> Iterable[Event]:
+        return iter(self.events())

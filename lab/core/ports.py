@@ -1,0 +1,56 @@
+"""The small interfaces the core talks through. One implementation per outside thing."""
+
+from typing import Protocol
+
+from lab.core.plan import Plan
+
+
+class PlanStore(Protocol):
+    """Plan generations and per-endpoint locks (a real server with compare-and-swap)."""
+
+    def newest(self) -> Plan | None: ...
+    def get(self, generation: int) -> Plan | None: ...
+    def put(self, plan: Plan) -> None: ...
+    def generations(self) -> list[int]: ...
+    def delete(self, generation: int) -> None: ...
+    def acquire(self, lock: str, holder: str, ttl_s: float) -> bool: ...
+    def release(self, lock: str, holder: str) -> None: ...
+
+
+class DnsBackend(Protocol):
+    """The authoritative DNS plans are applied to."""
+
+    def applied(self, endpoint: str) -> int | None:
+        """Generation the endpoint points at, or None if it was never set."""
+
+    def intact(self, endpoint: str) -> bool:
+        """True unless the endpoint points at a plan whose records are gone."""
+
+    def apply(self, endpoint: str, plan: Plan, previous: int | None) -> None:
+        """Point ``endpoint`` at ``plan`` (creating its tree records) in ONE transaction,
+        recording ``previous`` as the endpoint's rollback generation."""
+
+    def generations(self) -> set[int]:
+        """Plan generations that have records in DNS."""
+
+    def delete_generation(self, generation: int) -> None:
+        """Remove every record of that plan generation (in one transaction)."""
+
+
+class TransientError(Exception):
+    """A failure worth retrying (backend busy, connection reset)."""
+
+
+class Faults(Protocol):
+    """Timing faults the enactor consults at its named steps."""
+
+    def delay(self, enactor: str, step: str, endpoint: str | None = None) -> float: ...
+    def lose_lock(self, enactor: str, endpoint: str) -> bool: ...
+
+
+class NoFaults:
+    def delay(self, enactor: str, step: str, endpoint: str | None = None) -> float:
+        return 0.0
+
+    def lose_lock(self, enactor: str, endpoint: str) -> bool:
+        return False
