@@ -24,7 +24,7 @@ def test_only_ui_ports_published_and_only_on_loopback():
 
 def test_every_server_is_healthchecked():
     servers = set(SERVICES) - ONE_SHOT
-    assert servers >= {"pdns-auth", "recursor", "prometheus", "grafana", "prober"}
+    assert servers >= {"pdns-auth", "recursor", "plan-store", "prometheus", "grafana", "prober"}
     for name in servers:
         assert SERVICES[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
 
@@ -42,7 +42,7 @@ def test_dependencies_wait_for_health_and_none_on_grafana():
 
 def test_lab_network_is_internal():
     assert COMPOSE["networks"]["lab"]["internal"] is True
-    for name in ("pdns-auth", "recursor", "prober"):
+    for name in ("pdns-auth", "recursor", "plan-store", "prober"):
         assert list(SERVICES[name]["networks"]) == ["lab"], name
 
 
@@ -57,4 +57,4 @@ def test_prometheus_scrapes_every_server():
     prom = yaml.safe_load((ROOT / "images/prometheus/prometheus.yml").read_text())
     targets = {t.split(":")[0] for job in prom["scrape_configs"]
                for sc in job["static_configs"] for t in sc["targets"]}
-    assert targets >= {"pdns-auth", "recursor", "prober", "localhost"}
+    assert targets >= {"pdns-auth", "recursor", "plan-store", "prober", "localhost"}

@@ -1,0 +1,1 @@
+"""Plan stores: where plan generations and per-endpoint locks live."""
