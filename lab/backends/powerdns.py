@@ -58,6 +58,10 @@ class PowerDNS:
     def zone(self, zone: str) -> dict:
         return self._call("GET", f"/zones/{absolute(zone)}").json()
 
+    def patch(self, zone: str, changes: list[dict]) -> None:
+        """Apply raw rrset changes in one transaction."""
+        self._call("PATCH", f"/zones/{absolute(zone)}", json={"rrsets": changes})
+
     def replace(self, zone: str, *rrsets: RRset) -> None:
         """Replace the given RRsets in one transaction."""
         self._call("PATCH", f"/zones/{absolute(zone)}",

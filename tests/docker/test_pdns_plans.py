@@ -1,0 +1,117 @@
+"""Plans on the real PowerDNS: layout, emptied answers, and the race's core interleaving
+with the real plan store (etcd) and the real authoritative server."""
+
+import random
+import time
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+from lab import config
+from lab.backends.pdns_plans import PowerDNSPlans
+from lab.backends.powerdns import PowerDNS
+from lab.core.checkers import automation_stuck, check_all
+from lab.core.enactor import STEP_AFTER_CHECK, Enactor, EnactorSettings, Pass, repair
+from lab.core.history import History
+from lab.core.plan import Plan, Target
+from lab.core.planner import Planner
+from lab.planstore.etcd import EtcdPlanStore
+
+
+def ask(server, name, rdtype="A"):
+    r = dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=2)
+    addrs = {rd.to_text() for rrset in r.answer if rrset.rdtype in (1, 28) for rd in rrset}
+    return dns.rcode.to_text(r.rcode()), addrs
+
+
+@pytest.fixture()
+def world(lab):
+    store = EtcdPlanStore(lab.address("plan-store"))
+    api = PowerDNS(lab.address("pdns-auth"), lab.secret("pdns-api-key"))
+
+    def make(empty_answer):
+        return store, PowerDNSPlans(api, config.ZONE, empty_answer=empty_answer)
+
+    reset(api, store)
+    yield make, lab.address("pdns-auth")
+    reset(api, store)
+
+
+def reset(api, store):
+    """No plans, no endpoints: each test starts from an empty lab zone and plan store."""
+    cleaner = PowerDNSPlans(api, config.ZONE)
+    for g in cleaner.generations():
+        cleaner.delete_generation(g)
+    stale = [{"name": name, "type": rtype, "changetype": "DELETE"}
+             for name, rtype in cleaner._rrsets()
+             if rtype == "CNAME" or name.startswith("_rollback.") or ".plans." in name]
+    if stale:
+        api.patch(config.ZONE, stale)
+    for g in store.generations():
+        store.delete(g)
+
+
+@pytest.mark.parametrize("empty_answer,rcode", [("nxdomain", "NXDOMAIN"), ("nodata", "NOERROR")])
+def test_deleting_the_active_plan_empties_the_endpoint(world, empty_answer, rcode):
+    make, auth = world
+    _, backend = make(empty_answer)
+    endpoint = f"ep-{empty_answer}"
+    plan = Plan(900, {"regional": (Target("198.51.100.7", 60), Target("2001:db8::7", 40))},
+                {endpoint: "regional"})
+    backend.apply(endpoint, plan, previous=None)
+    fqdn = f"{endpoint}.{config.ZONE}"
+    assert ask(auth, fqdn) == ("NOERROR", {"198.51.100.7"})
+    assert ask(auth, fqdn, "AAAA") == ("NOERROR", {"2001:db8::7"})
+    assert backend.applied(endpoint) == 900 and backend.intact(endpoint)
+    assert 900 in backend.generations()
+    backend.delete_generation(900)
+    assert ask(auth, fqdn) == (rcode, set())
+    assert not backend.intact(endpoint) and 900 not in backend.generations()
+
+
+def test_race_interleaving_on_real_pdns_and_etcd(world):
+    make, auth = world
+    store, backend = make("nxdomain")
+    history = History(time.monotonic)
+    planner = Planner(store, history, random.Random(11))
+    settings = EnactorSettings(keep_generations=3)
+    b = Enactor("enactor-b", store, backend, history, sleep=time.sleep, settings=settings)
+
+    class DelayA:
+        """A's first pass stalls after its freshness check while B races six plans ahead."""
+        fired = False
+
+        def delay(self, enactor, step, endpoint=None):
+            if enactor == "enactor-a" and step == STEP_AFTER_CHECK and not self.fired:
+                self.fired = True
+                for _ in range(6):
+                    planner.publish()
+                    outcome = b.run_once()
+                    assert outcome is Pass.APPLIED, [e for e in history.events()][-4:]
+            return 0.0
+
+        def lose_lock(self, *a):
+            return False
+
+    a = Enactor("enactor-a", store, backend, history, sleep=time.sleep, settings=settings,
+                faults=DelayA())
+    planner.publish()
+    stale = store.newest().generation
+    assert a.run_once() is Pass.APPLIED
+    regional = f"dynamodb.us-east-1.{config.ZONE}"
+    assert backend.applied("dynamodb.us-east-1") == stale
+    assert ask(auth, regional)[1]
+    assert stale in b.clean_up(store.newest().generation)
+    assert ask(auth, regional) == ("NXDOMAIN", set())
+    planner.publish()
+    assert b.run_once() is Pass.STUCK and a.run_once() is Pass.STUCK
+    verdicts = {v.name: v.held for v in check_all(history.events())}
+    assert verdicts == {"never-delete-active-plan": False,
+                        "applied-generation-monotonic": False, "endpoint-never-empty": False}
+    assert automation_stuck(history.events())
+    repair(store, backend, history)
+    assert ask(auth, regional)[0] == "NOERROR" and ask(auth, regional)[1]
+    planner.publish()
+    assert b.run_once() is Pass.APPLIED
