@@ -3,24 +3,14 @@
 from prometheus_client import CollectorRegistry
 
 from lab.prober import ProbeMetrics, Target, run
+from tests.clock import VirtualClock
 from tests.fakedns import FakeDNS
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, s):
-        self.now += s
 
 
 def test_loop_is_bounded_and_counts_by_outcome(monkeypatch):
     registry = CollectorRegistry()
     metrics = ProbeMetrics(registry)
-    clock = FakeClock()
+    clock = VirtualClock()
     with FakeDNS("ok") as good, FakeDNS("nxdomain") as bad:
         import lab.prober as prober_mod
         real_probe = prober_mod.probe

@@ -8,19 +8,9 @@ from lab.core.enactor import STEP_AFTER_CHECK, Enactor, EnactorSettings, Pass, r
 from lab.core.history import History, Kind
 from lab.core.memory import MemoryDns, MemoryPlanStore
 from lab.core.planner import Planner
+from tests.clock import VirtualClock
 
 REGIONAL = "dynamodb.us-east-1"
-
-
-class VirtualClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, s):
-        self.now += s
 
 
 def world(seed=7, keep=3):
