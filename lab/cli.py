@@ -92,6 +92,79 @@ def cmd_smoke(args) -> int:
     return 0
 
 
+def _read_secret_file(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        raise SecretMissing(f"cannot read the PowerDNS API key at {path}; the keygen service "
+                            "must run first") from None
+
+
+def cmd_planner(args) -> int:
+    from lab.workers import run_planner
+    return run_planner(store_address=args.store, seed=args.seed, period_s=args.period,
+                       max_seconds=args.max_seconds, metrics_port=args.metrics_port)
+
+
+def cmd_enactor(args) -> int:
+    from lab.workers import pdns_backend, run_enactor
+    backend = pdns_backend(args.auth, _read_secret_file(args.api_key_file), config.ZONE,
+                           empty_answer=args.empty_answer, ttl=args.ttl)
+    return run_enactor(name=args.name, store_address=args.store, backend=backend, keep=args.keep,
+                       poll_s=args.poll, max_seconds=args.max_seconds,
+                       metrics_port=args.metrics_port)
+
+
+def cmd_clients(args) -> int:
+    from lab.core.plan import DEFAULT_ENDPOINTS
+    from lab.run import IPV6_ENDPOINTS
+    from lab.workers import clients_for, run_clients
+    clients = clients_for(args.first, args.count, list(DEFAULT_ENDPOINTS), IPV6_ENDPOINTS)
+    return run_clients(clients=clients, zone=config.ZONE, resolver=args.resolver,
+                       authoritative=args.auth, interval_s=args.interval, timeout_s=args.timeout,
+                       max_seconds=args.max_seconds, metrics_port=args.metrics_port,
+                       source=args.source)
+
+
+def cmd_run(args) -> int:
+    from lab import scenario
+    from lab.run import Runner
+    s = scenario.load(args.file)
+    stack = _stack(args)
+    if not args.no_up:
+        stack.up(build=True, grafana=False)
+    summary = Runner(s, Path(args.out), stack, echo=lambda m: print(m, file=sys.stderr)).run()
+    o = summary["outage"]
+    print(f"{args.file}: {summary['verdict']} (expected {s.expect}: "
+          f"{'as expected' if summary['as_expected'] else 'NOT as expected'}); "
+          f"failed probes {o['failed_probes']}/{o['total_probes']}, clients affected "
+          f"{o['clients_affected_fraction']:.0%}, detection lag {summary['detection_lag_ms']} ms, "
+          f"automation stuck {summary['automation_stuck']}, recovered by {summary['recovered_by']}"
+          + (f"; {summary['reason']}" if summary.get("reason") else "")
+          + f"; results in {args.out}")
+    return 0 if summary["as_expected"] else 1
+
+
+def cmd_repair(args) -> int:
+    import time as _time
+
+    from lab.core.enactor import repair
+    from lab.core.history import History
+    from lab.eventlog import stdout_sink
+    from lab.planstore.etcd import EtcdPlanStore
+    from lab.workers import pdns_backend
+    stack = _stack(args)
+    store = EtcdPlanStore(stack.address("plan-store"))
+    backend = pdns_backend(stack.address("pdns-auth"), stack.secret("pdns-api-key"), config.ZONE,
+                           empty_answer="nxdomain", ttl=args.ttl)
+    history = History(_time.time, stdout_sink() if args.events else None)
+    generation = repair(store, backend, history)
+    if generation is None:
+        raise LabError("no plan in the plan store to repair from; is the planner running?")
+    print(f"repair: every endpoint now points at plan {generation}", file=sys.stderr)
+    return 0
+
+
 def cmd_healthcheck(args) -> int:
     try:
         with urllib.request.urlopen(args.url, timeout=2) as resp:
@@ -142,6 +215,55 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=15.0)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_smoke)
+
+    s = sub.add_parser("run", help="run an experiment file against the lab")
+    s.add_argument("file")
+    s.add_argument("--out", required=True, help="directory for summary.json and events.jsonl")
+    s.add_argument("--no-up", action="store_true", help="do not (re)start the lab first")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("repair", help="operator repair: point every endpoint at the newest plan")
+    s.add_argument("--ttl", type=int, default=5, help="TTL of the records written")
+    s.add_argument("--events", action="store_true", help="print the repair events as JSON lines")
+    s.set_defaults(func=cmd_repair, quiet=True)
+
+    worker = {"--max-seconds": dict(type=float, default=3600.0,
+                                    help="stop by itself after this long"),
+              "--metrics-port": dict(type=int, default=None)}
+    s = sub.add_parser("planner", help="worker: publish a plan generation every period")
+    s.add_argument("--store", default=os.environ.get("LAB_PLAN_STORE_ADDRESS"), required=False)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--period", type=float, default=1.0)
+    for k, v in worker.items():
+        s.add_argument(k, **v)
+    s.set_defaults(func=cmd_planner)
+
+    s = sub.add_parser("enactor", help="worker: apply the newest plan, then clean up")
+    s.add_argument("--name", required=True)
+    s.add_argument("--store", default=os.environ.get("LAB_PLAN_STORE_ADDRESS"))
+    s.add_argument("--auth", default=os.environ.get("LAB_AUTH_ADDRESS"))
+    s.add_argument("--api-key-file", default=os.environ.get("PDNS_API_KEY_FILE",
+                                                            "/run/secrets/pdns-api-key"))
+    s.add_argument("--keep", type=int, default=5, help="generations clean-up keeps")
+    s.add_argument("--empty-answer", choices=("nxdomain", "nodata"), default="nxdomain")
+    s.add_argument("--ttl", type=int, default=5)
+    s.add_argument("--poll", type=float, default=0.2)
+    for k, v in worker.items():
+        s.add_argument(k, **v)
+    s.set_defaults(func=cmd_enactor)
+
+    s = sub.add_parser("clients", help="worker: virtual clients resolving the endpoints")
+    s.add_argument("--first", type=int, default=0)
+    s.add_argument("--count", type=int, default=26)
+    s.add_argument("--source", default="prober")
+    s.add_argument("--resolver", default=os.environ.get("LAB_RESOLVER_ADDRESS"))
+    s.add_argument("--auth", default=os.environ.get("LAB_AUTH_ADDRESS"))
+    s.add_argument("--interval", type=float, default=0.5)
+    s.add_argument("--timeout", type=float, default=1.0)
+    for k, v in worker.items():
+        s.add_argument(k, **v)
+    s.set_defaults(func=cmd_clients)
 
     s = sub.add_parser("healthcheck", help="exit 0 when URL answers 200 (container healthchecks)")
     s.add_argument("url")

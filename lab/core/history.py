@@ -21,10 +21,12 @@ class Kind(str, Enum):
     PLAN_DELETED = "plan-deleted"              # enactor clean-up: {generation, newest}
     ENACTOR_STUCK = "enactor-stuck"            # enactor: {endpoint, generation, missing}
     REPAIRED = "repaired"                      # operator: {endpoint, generation}
+    FAULT_ARMED = "fault-armed"                # runner: a channel fault is waiting for its step
     FAULT_STARTED = "fault-started"            # faults: {fault, target, ...}
     FAULT_ENDED = "fault-ended"                # faults: {fault, target}
     PROBE = "probe"                            # probers: {client, group, endpoint, outcome, rcode, addresses, latency_ms}
     PHASE = "phase"                            # runner: {phase}
+    PASS = "enactor-pass"                      # enactor: {result, generation, seconds}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,13 @@ class History:
             if self.sink:
                 self.sink(event)
             return event
+
+    def add(self, event: Event) -> None:
+        """Append an event stamped elsewhere (a worker's own clock, same host clock)."""
+        with self._lock:
+            self._events.append(event)
+            if self.sink:
+                self.sink(event)
 
     def events(self, kind: Kind | None = None) -> list[Event]:
         with self._lock:

@@ -5,31 +5,14 @@ holder, attached to a lease so a crashed holder's lock expires. Publishing a gen
 taking a lock are etcd transactions (compare-and-swap).
 """
 
-import base64
 import json
 
-import requests
-
 from lab.core.plan import Plan
-from lab.core.ports import TransientError
 from lab.errors import BackendError
+from lab.etcd import EtcdGateway, b64 as _b64, prefix_end as _prefix_end, unb64 as _unb64
 
 PLANS = "/dnslab/plans/"
 LOCKS = "/dnslab/locks/"
-
-
-def _b64(s: str | bytes) -> str:
-    return base64.b64encode(s.encode() if isinstance(s, str) else s).decode()
-
-
-def _unb64(s: str) -> bytes:
-    return base64.b64decode(s)
-
-
-def _prefix_end(prefix: str) -> str:
-    b = bytearray(prefix.encode())
-    b[-1] += 1
-    return _b64(bytes(b))
 
 
 def _plan_key(generation: int) -> str:
@@ -37,22 +20,9 @@ def _plan_key(generation: int) -> str:
 
 
 class EtcdPlanStore:
-    def __init__(self, address: str, *, port: int = 2379, timeout_s: float = 3.0,
-                 session: requests.Session | None = None):
-        self.url = f"http://{address}:{port}/v3"
-        self.timeout_s = timeout_s
-        self.http = session or requests.Session()
-
-    def _call(self, path: str, body: dict) -> dict:
-        try:
-            resp = self.http.post(self.url + path, json=body, timeout=self.timeout_s)
-        except requests.RequestException as e:
-            raise TransientError(f"plan store at {self.url} unreachable ({type(e).__name__})") from None
-        if resp.status_code >= 500:
-            raise TransientError(f"plan store {path} answered {resp.status_code}")
-        if resp.status_code >= 400:
-            raise BackendError(f"plan store {path} answered {resp.status_code}: {resp.text[:200]}")
-        return resp.json()
+    def __init__(self, address: str, *, port: int = 2379, timeout_s: float = 3.0):
+        self.etcd = EtcdGateway(address, port=port, timeout_s=timeout_s)
+        self._call = self.etcd.call
 
     # -- plans --------------------------------------------------------------------
     def newest(self) -> Plan | None:
@@ -105,3 +75,9 @@ class EtcdPlanStore:
             "compare": [{"key": key, "target": "VALUE", "result": "EQUAL", "value": _b64(holder)}],
             "success": [{"request_delete_range": {"key": key}}],
         })
+
+    # -- run set-up -----------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every plan and lock (a run starts from an empty store)."""
+        self.etcd.delete_prefix(PLANS)
+        self.etcd.delete_prefix(LOCKS)

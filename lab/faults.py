@@ -1,0 +1,77 @@
+"""The fault channel on etcd: the runner writes faults under ``/dnslab/faults/``, workers
+read them at their named steps. Each fault key hangs on a lease, so if the runner dies
+(even SIGKILL) its faults expire by themselves; the runner also deletes them in its
+rollback. A fault that fires a limited number of times is spent with a compare-and-swap, so
+two workers never both consume the last firing."""
+
+import itertools
+import json
+import os
+
+from lab.core.faults import Fault, FaultKind
+from lab.core.ports import TransientError
+from lab.etcd import EtcdGateway, b64, unb64
+
+FAULTS = "/dnslab/faults/"
+
+
+class EtcdFaults:
+    def __init__(self, etcd: EtcdGateway):
+        self.etcd = etcd
+        self._ids = itertools.count(1)
+
+    # -- injector side (the runner) --------------------------------------------------
+    def inject(self, fault: Fault, *, ttl_s: float) -> str:
+        key = f"{FAULTS}{os.getpid()}-{next(self._ids):04d}"
+        lease = self.etcd.grant(ttl_s)
+        self.etcd.call("/kv/put", {"key": b64(key), "value": b64(json.dumps(fault.to_json())),
+                                   "lease": lease})
+        return key
+
+    def remove(self, key: str) -> None:
+        self.etcd.call("/kv/deleterange", {"key": b64(key)})
+
+    def clear(self) -> int:
+        """Remove every fault in the channel (rollback)."""
+        return self.etcd.delete_prefix(FAULTS)
+
+    def active(self) -> list[Fault]:
+        return [Fault.from_json(json.loads(unb64(kv["value"])))
+                for kv in self.etcd.range_prefix(FAULTS)]
+
+    # -- worker side -----------------------------------------------------------------
+    def _take(self, kind: FaultKind, target: str, step: str | None = None,
+              endpoint: str | None = None) -> Fault | None:
+        """Consume one firing of the first matching fault, or return None."""
+        try:
+            kvs = self.etcd.range_prefix(FAULTS)
+        except TransientError:
+            return None  # an unreachable channel injects nothing
+        for kv in kvs:
+            fault = Fault.from_json(json.loads(unb64(kv["value"])))
+            if not fault.matches(kind, target, step, endpoint) or fault.times <= 0:
+                continue
+            spent = fault.spent()
+            compare = [{"key": kv["key"], "target": "MOD", "result": "EQUAL",
+                        "mod_revision": kv["mod_revision"]}]
+            if spent.times > 0:
+                success = [{"request_put": {"key": kv["key"],
+                                            "value": b64(json.dumps(spent.to_json())),
+                                            "ignore_lease": True}}]
+            else:
+                success = [{"request_delete_range": {"key": kv["key"]}}]
+            r = self.etcd.call("/kv/txn", {"compare": compare, "success": success})
+            if r.get("succeeded"):
+                return fault
+        return None
+
+    def delay(self, enactor: str, step: str, endpoint: str | None = None) -> float:
+        fault = self._take(FaultKind.DELAY, enactor, step, endpoint)
+        return fault.seconds if fault else 0.0
+
+    def lose_lock(self, enactor: str, endpoint: str) -> bool:
+        return self._take(FaultKind.LOSE_LOCK, enactor, None, endpoint) is not None
+
+    def burst(self, planner: str) -> int:
+        fault = self._take(FaultKind.BURST, planner)
+        return fault.count if fault else 0

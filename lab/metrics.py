@@ -1,0 +1,77 @@
+"""Prometheus metrics of the lab's workers, derived from the events they emit (one place
+maps history to metrics, so dashboards and reports cannot disagree)."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from lab.core.history import Event, Kind
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry):
+        r = registry
+        self.published = Gauge("dnslab_planner_generation", "Newest plan generation published.",
+                               registry=r)
+        self.applied = Gauge("dnslab_endpoint_applied_generation",
+                             "Plan generation an enactor last applied to an endpoint.",
+                             ["enactor", "endpoint"], registry=r)
+        self.passes = Counter("dnslab_enactor_passes", "Enactor passes by result.",
+                              ["enactor", "result"], registry=r)
+        self.pass_seconds = Histogram("dnslab_enactor_pass_duration_seconds",
+                                      "Duration of enactor passes that applied a plan.",
+                                      ["enactor"], registry=r)
+        self.lock_lost = Counter("dnslab_enactor_lock_losses", "Per-endpoint lock losses.",
+                                 ["enactor"], registry=r)
+        self.retries = Counter("dnslab_enactor_endpoint_retries",
+                               "Endpoint writes retried after an error.", ["enactor"], registry=r)
+        self.deleted = Counter("dnslab_cleanup_deleted_plans", "Plans deleted by clean-up.",
+                               ["enactor"], registry=r)
+        self.stuck = Gauge("dnslab_enactor_stuck",
+                           "1 while the enactor's last pass found an endpoint pointing at a "
+                           "deleted plan.", ["enactor"], registry=r)
+        self.faults = Gauge("dnslab_fault_active", "1 while a fault is in effect.",
+                            ["fault", "target"], registry=r)
+        self.probes = Counter("dnslab_client_probes", "Probes of virtual clients.",
+                              ["group", "endpoint", "outcome", "rcode"], registry=r)
+        self.latency = Histogram("dnslab_client_probe_duration_seconds",
+                                 "Client probe latency.", ["group"], buckets=LATENCY_BUCKETS,
+                                 registry=r)
+        self.failing = Gauge("dnslab_clients_failing",
+                             "Clients whose last probe got no address.", ["group", "endpoint"],
+                             registry=r)
+        self.clients = Gauge("dnslab_clients", "Virtual clients.", ["group", "endpoint"],
+                             registry=r)
+        self._failing: dict[tuple, set] = {}
+
+    def client(self, group: str, endpoint: str) -> None:
+        self.clients.labels(group, endpoint).inc()
+        self.failing.labels(group, endpoint).set(0)
+
+    def __call__(self, e: Event) -> None:
+        d = e.data
+        if e.kind is Kind.PROBE:
+            self.probes.labels(d["group"], d["endpoint"], d["outcome"], d["rcode"]).inc()
+            self.latency.labels(d["group"]).observe(d["latency_ms"] / 1000)
+            key = (d["group"], d["endpoint"])
+            failing = self._failing.setdefault(key, set())
+            (failing.discard if d["outcome"] == "ok" else failing.add)(d["client"])
+            self.failing.labels(*key).set(len(failing))
+        elif e.kind is Kind.PLAN_PUBLISHED:
+            self.published.set(d["generation"])
+        elif e.kind is Kind.ENDPOINT_APPLIED:
+            self.applied.labels(e.source, d["endpoint"]).set(d["generation"])
+        elif e.kind is Kind.PASS:
+            self.passes.labels(e.source, d["result"]).inc()
+            self.stuck.labels(e.source).set(1 if d["result"] == "stuck" else 0)
+            if d["result"] == "applied":
+                self.pass_seconds.labels(e.source).observe(d["seconds"])
+        elif e.kind is Kind.LOCK_LOST:
+            self.lock_lost.labels(e.source).inc()
+        elif e.kind is Kind.ENDPOINT_RETRY:
+            self.retries.labels(e.source).inc()
+        elif e.kind is Kind.PLAN_DELETED:
+            self.deleted.labels(e.source).inc()
+        elif e.kind in (Kind.FAULT_STARTED, Kind.FAULT_ENDED):
+            self.faults.labels(d.get("fault", "?"), d.get("target", "?")).set(
+                1 if e.kind is Kind.FAULT_STARTED else 0)

@@ -1,0 +1,311 @@
+"""The run loop: one scenario against the real lab, in named phases, with rollback always
+reached (also on Ctrl-C, SIGTERM and exceptions). Everything that happens lands in one
+history; summary.json and the verdict are derived from it.
+
+    SETUP -> START -> STEADY -> INJECT -> OBSERVE -> REPAIR -> RECOVER -> (ROLLBACK) -> DECIDE
+"""
+
+import json
+import math
+import signal
+import time
+import uuid
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+
+from lab import config
+from lab.core.blast import emptied, outage, summarize
+from lab.core.enactor import repair
+from lab.core.faults import CHANNEL_KINDS, FaultKind
+from lab.core.history import History, Kind
+from lab.core.plan import DEFAULT_ENDPOINTS
+from lab.errors import LabError
+from lab.etcd import EtcdGateway
+from lab.eventlog import JsonLines, write_events
+from lab.faults import EtcdFaults
+from lab.planstore.etcd import EtcdPlanStore
+from lab.runtime import Workers
+from lab.scenario import Scenario
+from lab.workers import pdns_backend
+
+IPV6_ENDPOINTS = {"dynamodb.us-east-1.api"}
+PLANNER_HOST, FIRST_ENACTOR_HOST, FIRST_PROBER_HOST = 40, 41, 31
+METRICS_PORT = 9100
+
+
+class Phase(str, Enum):
+    SETUP = "setup"
+    START = "start"
+    STEADY = "steady-state-before"
+    INJECT = "inject"
+    OBSERVE = "observe"
+    REPAIR = "repair"
+    RECOVER = "recover"
+    ROLLBACK = "rollback"
+    DECIDE = "decide"
+
+
+class Aborted(Exception):
+    """The run cannot go on (steady state not met, a worker died); message says why."""
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Runner:
+    def __init__(self, scenario: Scenario, out_dir: Path, stack, *, echo=print):
+        self.s = scenario
+        self.out = Path(out_dir)
+        self.stack = stack
+        self.echo = echo
+        self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+    # -- helpers -------------------------------------------------------------------------
+    def phase(self, phase: Phase) -> None:
+        self.history.append("runner", Kind.PHASE, phase=phase.value)
+        self.echo(f"run: {phase.value}")
+
+    def _wait(self, seconds: float, until=None) -> bool:
+        """Sleep up to ``seconds`` (in small steps); True as soon as ``until()`` holds."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if until and until():
+                return True
+            self._tick()
+            time.sleep(0.1)
+        return bool(until and until())
+
+    def _tick(self) -> None:
+        """Carry out container-fault restorations that are due; notice dead workers."""
+        now = time.monotonic()
+        if now - getattr(self, "_checked", 0) > 1.0 and hasattr(self, "workers"):
+            self._checked = now
+            killed = {target for _, kind, target in self.pending if kind is FaultKind.KILL}
+            for name, why in self.workers.dead(exclude=killed):
+                raise Aborted(f"worker {name} exited: {why}")
+        for item in [p for p in self.pending if p[0] <= now]:
+            self.pending.remove(item)
+            _, kind, target = item
+            self._restore(kind, target)
+
+    def _restore(self, kind: FaultKind, target: str) -> None:
+        if kind is FaultKind.PAUSE:
+            self.workers.unpause(target)
+        elif kind is FaultKind.KILL:
+            self.workers.restart(target, self.history.add)
+        self.history.append("faults", Kind.FAULT_ENDED, fault=kind.value, target=target)
+
+    # -- the run -------------------------------------------------------------------------
+    def run(self) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        events_path = self.out / "events.jsonl"
+        self._events_file = open(events_path, "w")
+        self.history = History(time.time, JsonLines(self._events_file))
+        self.pending: list[tuple[float, FaultKind, str]] = []
+        status, reason = None, None
+        try:
+            with sigterm_as_interrupt():
+                try:
+                    self._method()
+                except KeyboardInterrupt as e:
+                    status, reason = "aborted", f"interrupted ({e or 'SIGINT'})"
+                except Aborted as e:
+                    status, reason = "aborted", str(e)
+                except LabError as e:
+                    status, reason = "error", str(e)
+                except Exception as e:  # a crash is an error verdict, never a pass
+                    status, reason = "error", f"{type(e).__name__}: {e}"
+                finally:
+                    self._rollback()
+        finally:
+            self._events_file.close()
+        self.echo(f"run: {Phase.DECIDE.value}")
+        from lab.eventlog import read_events
+        events = sorted(read_events(events_path), key=lambda e: e.t)
+        write_events(events_path, events)
+        summary = summarize(events, backend=self.s.backend, seed=self.s.seed, status=status,
+                            title=self.s.title, run_id=self.run_id, expected=self.s.expect,
+                            reason=reason, empty_answer=self.s.empty_answer,
+                            record_ttl_s=self.s.record_ttl_s, negative_ttl_s=self.s.negative_ttl_s)
+        summary["as_expected"] = _as_expected(summary, self.s.expect)
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _method(self) -> None:
+        s = self.s
+        self.phase(Phase.SETUP)
+        client = self.stack.client
+        auth = self.stack.address("pdns-auth")
+        resolver = self.stack.address("recursor")
+        store_address = self.stack.address("plan-store")
+        api_key = self.stack.secret("pdns-api-key")
+        net_prefix = auth.rsplit(".", 1)[0]
+        self.workers = Workers(client, run_id=self.run_id, net_prefix=net_prefix)
+        self.faults = EtcdFaults(EtcdGateway(store_address))
+        self.store = EtcdPlanStore(store_address)
+        self.backend = pdns_backend(auth, api_key, config.ZONE, empty_answer=s.empty_answer,
+                                    ttl=s.record_ttl_s)
+        self.workers.remove_all()
+        self.workers.unpause_everything()
+        self.faults.clear()
+        reset_zone(self.backend, s.negative_ttl_s)
+        self.store.reset()
+        self.stack.container("recursor").exec_run(
+            ["rec_control", "--socket-dir=/var/run/pdns-recursor", "wipe-cache", f"{config.ZONE}$"])
+
+        self.phase(Phase.START)
+        bound = str(int(self._time_bound()))
+        self.workers.start("planner", ["planner", "--store", store_address, "--seed", str(s.seed),
+                                       "--period", str(s.planner_period_s), "--max-seconds", bound,
+                                       "--metrics-port", str(METRICS_PORT)], PLANNER_HOST, {})
+        self.workers.follow("planner", self.history.add)
+        for i, name in enumerate(s.enactors):
+            self.workers.start(name, [
+                "enactor", "--name", name, "--store", store_address, "--auth", auth,
+                "--keep", str(s.keep_generations), "--empty-answer", s.empty_answer,
+                "--ttl", str(s.record_ttl_s), "--max-seconds", bound,
+                "--metrics-port", str(METRICS_PORT)],
+                FIRST_ENACTOR_HOST + i, {"PDNS_API_KEY_FILE": "/run/secrets/pdns-api-key"})
+            self.workers.follow(name, self.history.add)
+        endpoints = set(DEFAULT_ENDPOINTS)
+        if not self._wait(60, lambda: endpoints <= {e.data["endpoint"] for e in
+                                                   self.history.events(Kind.ENDPOINT_APPLIED)}):
+            raise Aborted("the enactors did not apply a first plan to every endpoint within 60 s;"
+                          " see `docker logs dnslab-worker-enactor-a`")
+        per = math.ceil(s.clients / s.prober_containers)
+        for j in range(s.prober_containers):
+            first, count = j * per, min(per, s.clients - j * per)
+            if count <= 0:
+                break
+            name = f"clients-{j + 1}"
+            self.workers.start(name, [
+                "clients", "--first", str(first), "--count", str(count), "--source", name,
+                "--resolver", resolver, "--auth", auth, "--interval", str(s.client_interval_s),
+                "--max-seconds", bound, "--metrics-port", str(METRICS_PORT)],
+                FIRST_PROBER_HOST + j, {})
+            self.workers.follow(name, self.history.add)
+        if not self._wait(30, lambda: len({e.data["client"] for e in
+                                           self.history.events(Kind.PROBE)}) >= s.clients):
+            raise Aborted(f"not all {s.clients} clients probed within 30 s")
+
+        self.phase(Phase.STEADY)
+        began = time.time()
+        self._wait(s.steady_state_s)
+        window = [e for e in self.history.events(Kind.PROBE) if e.t >= began]
+        seen = outage(window)
+        if not window or seen["failed_probes"]:
+            raise Aborted(f"steady state not met before injection: {seen['failed_probes']} of "
+                          f"{seen['total_probes']} probes failed in {s.steady_state_s} s")
+
+        self.phase(Phase.INJECT)
+        start = time.monotonic()
+        timeline = sorted(s.faults, key=lambda f: f.at_s)
+        is_empty = lambda: emptied(self.history.events()) is not None  # noqa: E731
+        for timed in timeline:
+            self._wait(start + timed.at_s - time.monotonic())
+            self._inject(timed.fault)
+        self._wait(max(0.0, start + s.duration_s - time.monotonic()), until=is_empty)
+
+        self.phase(Phase.OBSERVE)
+        if is_empty():
+            self._wait(s.hold_stuck_s)
+            if s.repair:
+                self.phase(Phase.REPAIR)
+                generation = repair(self.store, self.backend, self.history)
+                self.echo(f"run: operator repair pointed every endpoint at plan {generation}")
+                self.phase(Phase.RECOVER)
+                self._wait(s.recovery_window_s)
+        else:
+            self._wait(2 * s.client_interval_s + 1)
+        while self.pending:
+            self._wait(0.2)
+
+    def _inject(self, fault) -> None:
+        if fault.kind in CHANNEL_KINDS:
+            self.faults.inject(fault, ttl_s=self._time_bound())
+            armed = fault.to_json()
+            armed["fault"] = armed.pop("kind")
+            self.history.append("runner", Kind.FAULT_ARMED, **armed)
+            self.echo(f"run: armed {fault.kind.value} on {fault.target}"
+                      + (f" at {fault.step}" if fault.step else ""))
+            return
+        if fault.kind is FaultKind.PAUSE:
+            self.workers.pause(fault.target)
+        elif fault.kind is FaultKind.KILL:
+            self.workers.kill(fault.target)
+        self.history.append("faults", Kind.FAULT_STARTED, fault=fault.kind.value,
+                            target=fault.target, seconds=fault.seconds)
+        self.echo(f"run: {fault.kind.value} {fault.target} for {fault.seconds} s")
+        self.pending.append((time.monotonic() + fault.seconds, fault.kind, fault.target))
+
+    def _time_bound(self) -> float:
+        """Longest a run can last: workers and faults expire by themselves after it."""
+        s = self.s
+        faults = max((f.at_s + f.fault.seconds for f in s.faults), default=0)
+        return 180 + s.steady_state_s + max(s.duration_s, faults) + s.hold_stuck_s + \
+            s.recovery_window_s
+
+    def _rollback(self) -> None:
+        """Always reached: no fault, paused container or worker outlives the run."""
+        try:
+            self.phase(Phase.ROLLBACK)
+        except Exception:
+            pass
+        steps = [("clear the fault channel", lambda: self.faults.clear()),
+                 ("restore container faults", self._restore_all),
+                 ("unpause lab containers", lambda: self.workers.unpause_everything()),
+                 ("stop workers", lambda: self.workers.stop_all()),
+                 ("collect worker events", lambda: self.workers.drain()),
+                 ("remove workers", lambda: self.workers.remove_all())]
+        for what, step in steps:
+            if not hasattr(self, "workers"):
+                break
+            try:
+                step()
+            except Exception as e:
+                self.echo(f"run: rollback: could not {what}: {e}")
+
+    def _restore_all(self) -> None:
+        while self.pending:
+            _, kind, target = self.pending.pop()
+            self._restore(kind, target)
+
+
+def reset_zone(backend, negative_ttl_s: int) -> None:
+    """No plans and no endpoints in the lab zone; the SOA carries the run's negative TTL."""
+    api = backend.api
+    zone = api.zone(backend.zone)
+    changes = []
+    for rr in zone.get("rrsets", []):
+        name, rtype = rr["name"], rr["type"]
+        if rtype == "CNAME" or ".plans." in name or name.startswith("_rollback."):
+            changes.append({"name": name, "type": rtype, "changetype": "DELETE"})
+        if rtype == "SOA":
+            fields = rr["records"][0]["content"].split()
+            fields[-1] = str(negative_ttl_s)
+            changes.append({"name": name, "type": "SOA", "ttl": negative_ttl_s,
+                            "changetype": "REPLACE",
+                            "records": [{"content": " ".join(fields), "disabled": False}]})
+    api.patch(backend.zone, changes)
+
+
+def _as_expected(summary: dict, expect: str) -> bool:
+    if summary["verdict"] not in ("hypothesis-violated", "hypothesis-held"):
+        return False
+    return (summary["verdict"] == "hypothesis-violated") == (expect == "outage")

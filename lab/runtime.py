@@ -1,0 +1,160 @@
+"""The container runtime for a run's workers (planner, enactors, client probers): created
+with the Docker SDK from the lab image, on the lab network, labelled with the lab's compose
+project (so `dnslab down` removes them too) and ``dnslab.worker``. Container faults (pause,
+kill/restart) are done here. Everything is looked up by label: the runtime never touches a
+container outside the lab's project."""
+
+import threading
+import time
+from typing import Callable
+
+from lab import config
+from lab.core.history import Event
+from lab.errors import LabError, StackNotUp
+from lab.eventlog import parse_line
+
+WORKER_LABEL = "dnslab.worker"
+LAB_IMAGE = "dnslab/lab:dev"
+
+
+class Workers:
+    def __init__(self, client, *, run_id: str, net_prefix: str):
+        self.client = client
+        self.run_id = run_id
+        self.net_prefix = net_prefix
+        self.network = f"{config.PROJECT}_lab"
+        self._followers: list[threading.Thread] = []
+        self._seen: dict[str, set[int]] = {}
+
+    def _lab_filter(self, **more) -> dict:
+        labels = [f"{config.PROJECT_LABEL}={config.PROJECT}", f"{WORKER_LABEL}=1"]
+        labels += [f"{k}={v}" for k, v in more.items()]
+        return {"label": labels}
+
+    def all(self) -> list:
+        return self.client.containers.list(all=True, filters=self._lab_filter())
+
+    def get(self, name: str):
+        found = self.client.containers.list(
+            all=True, filters=self._lab_filter(**{config.SERVICE_LABEL: name}))
+        if not found:
+            raise StackNotUp(f"worker {name} does not exist in the lab")
+        return found[0]
+
+    def dead(self, exclude: set[str] = frozenset()) -> list[tuple[str, str]]:
+        """Workers that stopped on their own: (name, last line of their stderr)."""
+        out = []
+        for c in self.all():
+            name = c.labels.get(config.SERVICE_LABEL, c.name)
+            if c.status == "exited" and name not in exclude:
+                tail = c.logs(stdout=False, stderr=True, tail=1).decode("utf-8", "replace").strip()
+                out.append((name, tail[:300] or f"exit code {c.attrs['State'].get('ExitCode')}"))
+        return out
+
+    def remove_all(self) -> list[str]:
+        """Remove every worker container of the lab (any run): rollback and crash recovery."""
+        removed = []
+        for c in self.all():
+            try:
+                if c.status == "paused":
+                    c.unpause()
+                c.remove(force=True)
+                removed.append(c.name)
+            except Exception:  # already gone
+                pass
+        return removed
+
+    def start(self, name: str, command: list[str], host: int, env: dict[str, str]) -> None:
+        import docker.types
+
+        address = f"{self.net_prefix}.{host}"
+        endpoint = self.client.api.create_endpoint_config(ipv4_address=address)
+        networking = self.client.api.create_networking_config({self.network: endpoint})
+        try:
+            container = self.client.api.create_container(
+                LAB_IMAGE, command=command, name=f"{config.PROJECT}-worker-{name}",
+                environment=env, networking_config=networking,
+                labels={config.PROJECT_LABEL: config.PROJECT, config.SERVICE_LABEL: name,
+                        "com.docker.compose.oneoff": "False", WORKER_LABEL: "1",
+                        "dnslab.run": self.run_id},
+                host_config=self.client.api.create_host_config(
+                    mounts=[docker.types.Mount("/run/secrets", f"{config.PROJECT}_secrets",
+                                               type="volume", read_only=True)],
+                    log_config=docker.types.LogConfig(type="json-file")))
+        except Exception as e:
+            raise LabError(f"cannot create worker {name} at {address}: {str(e)[:200]}; is the "
+                           "lab up (`dnslab up`) and the lab image built?") from None
+        self.client.api.start(container["Id"])
+
+    # -- events ---------------------------------------------------------------------------
+    def follow(self, name: str, on_event: Callable[[Event], None], *, since: float | None = None) -> None:
+        """Stream the worker's stdout events into ``on_event`` until the container stops."""
+        seen = self._seen.setdefault(name, set())
+        container = self.get(name)
+
+        def pump() -> None:
+            buffer = b""
+            kwargs = {"since": int(since)} if since else {}
+            try:
+                for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=False,
+                                            **kwargs):
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        h = hash(line)
+                        if h in seen:
+                            continue
+                        seen.add(h)
+                        if (event := parse_line(line)) is not None:
+                            on_event(event)
+            except Exception:
+                return
+
+        t = threading.Thread(target=pump, daemon=True, name=f"follow-{name}")
+        t.start()
+        self._followers.append(t)
+
+    def drain(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        for t in self._followers:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def stop_all(self, timeout_s: int = 3) -> None:
+        for c in self.all():
+            try:
+                if c.status == "paused":
+                    c.unpause()
+                c.stop(timeout=timeout_s)
+            except Exception:
+                pass
+
+    # -- container faults -----------------------------------------------------------------
+    def pause(self, name: str) -> None:
+        self.get(name).pause()
+
+    def unpause(self, name: str) -> None:
+        c = self.get(name)
+        c.reload()
+        if c.status == "paused":
+            c.unpause()
+
+    def kill(self, name: str) -> None:
+        self.get(name).kill()
+
+    def restart(self, name: str, on_event: Callable[[Event], None]) -> None:
+        c = self.get(name)
+        c.reload()
+        if c.status != "running":
+            began = time.time()
+            c.start()
+            self.follow(name, on_event, since=began - 1)
+
+    def unpause_everything(self) -> list[str]:
+        """Rollback: unpause every paused container of the lab's project (workers and
+        services alike), and only those."""
+        done = []
+        for c in self.client.containers.list(
+                filters={"label": f"{config.PROJECT_LABEL}={config.PROJECT}", "status": "paused"}):
+            c.unpause()
+            done.append(c.name)
+        return done

@@ -1,0 +1,150 @@
+"""The lab's worker processes, one per container, same image: the planner, the enactors
+and the virtual clients. Each wires the pure core to the real outside things (etcd,
+PowerDNS, UDP) and emits its events as JSON lines on stdout plus Prometheus metrics.
+Every loop is bounded by ``max_seconds`` and stops by itself."""
+
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from lab.backends.pdns_plans import PowerDNSPlans
+from lab.backends.powerdns import PowerDNS
+from lab.core.enactor import Enactor, EnactorSettings, Pass
+from lab.core.history import History, Kind
+from lab.core.planner import Planner
+from lab.core.ports import TransientError
+from lab.dnsclient import probe
+from lab.errors import LabError
+from lab.etcd import EtcdGateway
+from lab.eventlog import stdout_sink
+from lab.faults import EtcdFaults
+from lab.metrics import WorkerMetrics
+from lab.planstore.etcd import EtcdPlanStore
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _history(metrics_port: int | None) -> tuple[History, WorkerMetrics]:
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    if metrics_port:
+        start_http_server(metrics_port, registry=registry)
+    return History(time.time, stdout_sink(also=metrics)), metrics
+
+
+# -- planner -------------------------------------------------------------------------------
+def run_planner(*, store_address: str, seed: int, period_s: float, max_seconds: float,
+                metrics_port: int | None = None, name: str = "planner") -> int:
+    history, _ = _history(metrics_port)
+    etcd = EtcdGateway(store_address)
+    store, faults = EtcdPlanStore(store_address), EtcdFaults(etcd)
+    planner = Planner(store, history, random.Random(seed))
+    log(f"{name}: publishing a plan every {period_s} s (seed {seed})")
+    start = time.monotonic()
+    next_at = start
+    while time.monotonic() - start < max_seconds:
+        try:
+            burst = faults.burst(name)
+            if burst:
+                history.append("faults", Kind.FAULT_STARTED, fault="planner-burst", target=name,
+                               count=burst)
+                for _ in range(burst):
+                    planner.publish()
+                history.append("faults", Kind.FAULT_ENDED, fault="planner-burst", target=name)
+            planner.publish()
+        except (TransientError, LabError) as e:
+            log(f"{name}: publish failed, will retry next period: {e}")
+        next_at += period_s
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    return 0
+
+
+# -- enactor -------------------------------------------------------------------------------
+def pdns_backend(auth_address: str, api_key: str, zone: str, *, empty_answer: str,
+                 ttl: int) -> PowerDNSPlans:
+    return PowerDNSPlans(PowerDNS(auth_address, api_key), zone, empty_answer=empty_answer, ttl=ttl)
+
+
+def run_enactor(*, name: str, store_address: str, backend: PowerDNSPlans, keep: int,
+                poll_s: float, max_seconds: float, metrics_port: int | None = None) -> int:
+    history, _ = _history(metrics_port)
+    etcd = EtcdGateway(store_address)
+    store, faults = EtcdPlanStore(store_address), EtcdFaults(etcd)
+    enactor = Enactor(name, store, backend, history, sleep=time.sleep, faults=faults,
+                      settings=EnactorSettings(keep_generations=keep))
+    log(f"{name}: applying plans (clean-up keeps {keep} generations)")
+    start = time.monotonic()
+    while time.monotonic() - start < max_seconds:
+        began = time.monotonic()
+        try:
+            result = enactor.run_once()
+        except (TransientError, LabError) as e:
+            log(f"{name}: pass failed, will retry: {e}")
+            result = None
+        if result is not None and result is not Pass.NOT_NEWER and result is not Pass.NO_PLAN:
+            history.append(name, Kind.PASS, result=result.value,
+                           seconds=round(time.monotonic() - began, 4))
+        if result is not Pass.APPLIED:
+            time.sleep(poll_s)
+    return 0
+
+
+# -- virtual clients -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Client:
+    id: str
+    group: str          # "resolver" (through the caching resolver) | "direct" (authoritative)
+    endpoint: str       # endpoint name relative to the zone
+    rdtype: str
+
+
+def clients_for(first: int, count: int, endpoints: list[str], ipv6_endpoints: set[str],
+                direct_every: int = 2) -> list[Client]:
+    """Clients first..first+count-1: alternate groups, then spread over the endpoints."""
+    out = []
+    for i in range(first, first + count):
+        group = "direct" if i % direct_every == 1 else "resolver"
+        endpoint = endpoints[(i // direct_every) % len(endpoints)]
+        out.append(Client(f"c{i:03d}", group, endpoint,
+                          "AAAA" if endpoint in ipv6_endpoints else "A"))
+    return out
+
+
+def run_clients(*, clients: list[Client], zone: str, resolver: str, authoritative: str,
+                interval_s: float, timeout_s: float, max_seconds: float,
+                metrics_port: int | None = None, source: str = "prober") -> int:
+    history, metrics = _history(metrics_port)
+    for c in clients:
+        metrics.client(c.group, c.endpoint)
+    deadline = time.monotonic() + max_seconds
+    log(f"{source}: {len(clients)} clients probing every {interval_s} s")
+
+    def loop(index: int, c: Client) -> None:
+        server, recursion = (resolver, True) if c.group == "resolver" else (authoritative, False)
+        next_at = time.monotonic() + interval_s * index / max(1, len(clients))
+        while True:
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if time.monotonic() >= deadline:
+                return
+            r = probe(c.group, server, f"{c.endpoint}.{zone}", rdtype=c.rdtype,
+                      timeout_s=timeout_s, recursion=recursion)
+            history.append(source, Kind.PROBE, client=c.id, group=c.group, endpoint=c.endpoint,
+                           outcome=r.outcome.value, rcode=r.rcode, addresses=r.addresses,
+                           latency_ms=round(r.latency_s * 1000, 2))
+            next_at = max(next_at + interval_s, time.monotonic())
+
+    threads = [threading.Thread(target=loop, args=(i, c), daemon=True, name=c.id)
+               for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return 0
