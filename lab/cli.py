@@ -109,7 +109,7 @@ def cmd_planner(args) -> int:
 def cmd_enactor(args) -> int:
     from lab.workers import pdns_backend, run_enactor
     backend = pdns_backend(args.auth, _read_secret_file(args.api_key_file), config.ZONE,
-                           empty_answer=args.empty_answer, ttl=args.ttl)
+                           empty_answer=args.empty_answer, ttl=args.ttl, alias=args.alias)
     return run_enactor(name=args.name, store_address=args.store, backend=backend, keep=args.keep,
                        poll_s=args.poll, max_seconds=args.max_seconds,
                        metrics_port=args.metrics_port)
@@ -156,7 +156,7 @@ def cmd_repair(args) -> int:
     stack = _stack(args)
     store = EtcdPlanStore(stack.address("plan-store"))
     backend = pdns_backend(stack.address("pdns-auth"), stack.secret("pdns-api-key"), config.ZONE,
-                           empty_answer="nxdomain", ttl=args.ttl)
+                           empty_answer=args.empty_answer, ttl=args.ttl, alias=args.alias)
     history = History(_time.time, stdout_sink() if args.events else None)
     generation = repair(store, backend, history)
     if generation is None:
@@ -226,6 +226,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("repair", help="operator repair: point every endpoint at the newest plan")
     s.add_argument("--ttl", type=int, default=5, help="TTL of the records written")
     s.add_argument("--events", action="store_true", help="print the repair events as JSON lines")
+    s.add_argument("--alias", choices=("flattened", "cname"), default="flattened")
+    s.add_argument("--empty-answer", choices=("nxdomain", "nodata"), default="nxdomain")
     s.set_defaults(func=cmd_repair, quiet=True)
 
     worker = {"--max-seconds": dict(type=float, default=3600.0,
@@ -248,6 +250,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--keep", type=int, default=5, help="generations clean-up keeps")
     s.add_argument("--empty-answer", choices=("nxdomain", "nodata"), default="nxdomain")
     s.add_argument("--ttl", type=int, default=5)
+    s.add_argument("--alias", choices=("flattened", "cname"), default="flattened")
     s.add_argument("--poll", type=float, default=0.2)
     for k, v in worker.items():
         s.add_argument(k, **v)

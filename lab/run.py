@@ -141,7 +141,7 @@ class Runner:
         write_events(events_path, events)
         summary = summarize(events, backend=self.s.backend, seed=self.s.seed, status=status,
                             title=self.s.title, run_id=self.run_id, expected=self.s.expect,
-                            reason=reason, empty_answer=self.s.empty_answer,
+                            reason=reason, empty_answer=self.s.empty_answer, alias=self.s.alias,
                             record_ttl_s=self.s.record_ttl_s, negative_ttl_s=self.s.negative_ttl_s)
         summary["as_expected"] = _as_expected(summary, self.s.expect)
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -160,7 +160,7 @@ class Runner:
         self.faults = EtcdFaults(EtcdGateway(store_address))
         self.store = EtcdPlanStore(store_address)
         self.backend = pdns_backend(auth, api_key, config.ZONE, empty_answer=s.empty_answer,
-                                    ttl=s.record_ttl_s)
+                                    ttl=s.record_ttl_s, alias=s.alias)
         self.workers.remove_all()
         self.workers.unpause_everything()
         self.faults.clear()
@@ -179,6 +179,7 @@ class Runner:
             self.workers.start(name, [
                 "enactor", "--name", name, "--store", store_address, "--auth", auth,
                 "--keep", str(s.keep_generations), "--empty-answer", s.empty_answer,
+                "--alias", s.alias,
                 "--ttl", str(s.record_ttl_s), "--max-seconds", bound,
                 "--metrics-port", str(METRICS_PORT)],
                 FIRST_ENACTOR_HOST + i, {"PDNS_API_KEY_FILE": "/run/secrets/pdns-api-key"})
@@ -215,11 +216,8 @@ class Runner:
 
         self.phase(Phase.INJECT)
         start = time.monotonic()
-        timeline = sorted(s.faults, key=lambda f: f.at_s)
         is_empty = lambda: emptied(self.history.events()) is not None  # noqa: E731
-        for timed in timeline:
-            self._wait(start + timed.at_s - time.monotonic())
-            self._inject(timed.fault)
+        self._timeline(start, start + s.duration_s)
         self._wait(max(0.0, start + s.duration_s - time.monotonic()), until=is_empty)
 
         self.phase(Phase.OBSERVE)
@@ -235,6 +233,31 @@ class Runner:
             self._wait(2 * s.client_interval_s + 1)
         while self.pending:
             self._wait(0.2)
+
+    def _timeline(self, start: float, deadline: float) -> None:
+        """Inject each fault at its time: ``at_s`` after injection starts, or after the
+        fault it depends on (``after``) actually took effect in a worker."""
+        armed: dict[int, float] = {}        # fault index -> wall time armed
+        began: dict[int, float] = {}        # fault index -> monotonic time it took effect
+        waiting = list(enumerate(self.s.faults))
+        while waiting and time.monotonic() < deadline:
+            for i, timed in list(waiting):
+                base = start if timed.after is None else began.get(timed.after)
+                if base is not None and time.monotonic() >= base + timed.at_s:
+                    armed[i] = time.time()
+                    self._inject(timed.fault)
+                    waiting.remove((i, timed))
+            for i, at in armed.items():
+                if i not in began and self._took_effect(self.s.faults[i].fault, at):
+                    began[i] = time.monotonic()
+            self._wait(0.05)
+
+    def _took_effect(self, fault, armed_at: float) -> bool:
+        if fault.kind not in CHANNEL_KINDS:
+            return True
+        return any(e.data.get("target") == fault.target and e.data.get("fault") == fault.kind.value
+                   and e.data.get("step") == fault.step and e.t >= armed_at - 0.01
+                   for e in self.history.events(Kind.FAULT_STARTED))
 
     def _inject(self, fault) -> None:
         if fault.kind in CHANNEL_KINDS:
@@ -289,13 +312,11 @@ class Runner:
 
 def reset_zone(backend, negative_ttl_s: int) -> None:
     """No plans and no endpoints in the lab zone; the SOA carries the run's negative TTL."""
+    backend.reset(DEFAULT_ENDPOINTS)
     api = backend.api
-    zone = api.zone(backend.zone)
     changes = []
-    for rr in zone.get("rrsets", []):
+    for rr in api.zone(backend.zone).get("rrsets", []):
         name, rtype = rr["name"], rr["type"]
-        if rtype == "CNAME" or ".plans." in name or name.startswith("_rollback."):
-            changes.append({"name": name, "type": rtype, "changetype": "DELETE"})
         if rtype == "SOA":
             fields = rr["records"][0]["content"].split()
             fields[-1] = str(negative_ttl_s)

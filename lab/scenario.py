@@ -18,8 +18,9 @@ class ExperimentError(LabError):
 
 @dataclass(frozen=True)
 class TimedFault:
-    at_s: float       # seconds after injection starts
+    at_s: float       # seconds after injection starts, or after fault `after` took effect
     fault: Fault
+    after: int | None = None   # index of an earlier fault (like AWS FIS `startAfter`)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Scenario:
     seed: int = 1
     backend: str = "powerdns"
     empty_answer: str = "nxdomain"
+    alias: str = "flattened"             # "flattened" (Route 53 style) | "cname"
     record_ttl_s: int = 5
     negative_ttl_s: int = 30
     planner_period_s: float = 1.0
@@ -89,6 +91,8 @@ def load(path: str | Path) -> Scenario:
         raise ExperimentError(f"{where}: field 'backend': only 'powerdns' is available")
     if values.get("empty_answer", "nxdomain") not in ("nxdomain", "nodata"):
         raise ExperimentError(f"{where}: field 'empty_answer' must be 'nxdomain' or 'nodata'")
+    if values.get("alias", "flattened") not in ("flattened", "cname"):
+        raise ExperimentError(f"{where}: field 'alias' must be 'flattened' or 'cname'")
     for key in ("clients", "prober_containers", "keep_generations", "record_ttl_s"):
         if key in values and values[key] < 1:
             raise ExperimentError(f"{where}: field {key!r} must be at least 1")
@@ -105,7 +109,7 @@ def _fault(where: str, i: int, raw, enactors: list[str]) -> TimedFault:
     at = f"{where}: faults[{i}]"
     if not isinstance(raw, dict):
         raise ExperimentError(f"{at} must be a mapping")
-    allowed = {"at_s", "kind", "target", "seconds", "step", "endpoint", "times", "count"}
+    allowed = {"at_s", "after", "kind", "target", "seconds", "step", "endpoint", "times", "count"}
     if unknown := set(raw) - allowed:
         raise ExperimentError(f"{at}: unknown field {sorted(unknown)[0]!r}")
     try:
@@ -132,8 +136,12 @@ def _fault(where: str, i: int, raw, enactors: list[str]) -> TimedFault:
         v = raw.get(key, 1 if key == "times" else 0)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ExperimentError(f"{at}.{key} must be a whole number >= 0")
+    after = raw.get("after")
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int)
+                              or not 0 <= after < i):
+        raise ExperimentError(f"{at}.after must be the index of an earlier fault (0..{i - 1})")
     if kind is FaultKind.BURST and raw.get("count", 0) < 1:
         raise ExperimentError(f"{at}.count must be at least 1 for a planner burst")
     return TimedFault(float(raw.get("at_s", 0)), Fault(
         kind, target, float(raw.get("seconds", 0)), step, raw.get("endpoint"),
-        int(raw.get("times", 1)), int(raw.get("count", 0))))
+        int(raw.get("times", 1)), int(raw.get("count", 0))), after)

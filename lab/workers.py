@@ -67,8 +67,9 @@ def run_planner(*, store_address: str, seed: int, period_s: float, max_seconds: 
 
 # -- enactor -------------------------------------------------------------------------------
 def pdns_backend(auth_address: str, api_key: str, zone: str, *, empty_answer: str,
-                 ttl: int) -> PowerDNSPlans:
-    return PowerDNSPlans(PowerDNS(auth_address, api_key), zone, empty_answer=empty_answer, ttl=ttl)
+                 ttl: int, alias: str = "flattened") -> PowerDNSPlans:
+    return PowerDNSPlans(PowerDNS(auth_address, api_key), zone, empty_answer=empty_answer,
+                         ttl=ttl, alias=alias)
 
 
 def run_enactor(*, name: str, store_address: str, backend: PowerDNSPlans, keep: int,

@@ -1,13 +1,28 @@
-"""Plans laid out in PowerDNS, as in the real system:
+"""Plans laid out in PowerDNS, as in the real system. Every plan generation has a tree:
 
-    <endpoint>.<zone>            CNAME  g<generation>.<tree>.plans.<zone>   (the alias)
-    _rollback.<endpoint>.<zone>  TXT    "<previous generation>"             (same transaction)
     g<generation>.<tree>.plans.<zone>   A / AAAA (the plan's addresses) + TXT weights
 
-Applying a plan to an endpoint is ONE API PATCH (one backend transaction). Deleting a plan
-removes its tree records, so an endpoint pointing at it answers with no addresses: NXDOMAIN
-(``empty_answer="nxdomain"``: the tree name is gone) or NOERROR/NODATA
-(``empty_answer="nodata"``: a TXT tombstone keeps the name alive).
+and each endpoint points at one tree through an alias, in one of two styles:
+
+``alias="flattened"`` (default; how a Route 53 alias answers): the endpoint carries the
+tree's addresses itself, and a pointer record names the tree it copies::
+
+    <endpoint>.<zone>                      A / AAAA (copied from the tree)
+    <endpoint>.alias.plans.<zone>          TXT  "g<generation>.<tree>.plans.<zone>."
+    <endpoint>.rollback.plans.<zone>       TXT  "<previous generation>"
+
+Deleting a plan deletes its tree and, in the same transaction, the addresses of every
+endpoint whose alias points at it (the alias resolves to nothing). The endpoint name itself
+then answers with no addresses, so resolvers cache that negative answer for the zone's
+negative TTL, as clients of the real endpoint did.
+
+``alias="cname"``: ``<endpoint>.<zone> CNAME g<generation>.<tree>.plans.<zone>`` plus
+``_rollback.<endpoint>.<zone> TXT``. Resolvers then cache the CNAME for the record TTL and
+the negative answer for the *tree* name; after a repair they recover when the CNAME expires.
+
+Applying a plan to an endpoint is ONE API PATCH (one backend transaction). An emptied
+endpoint answers NXDOMAIN (``empty_answer="nxdomain"``) or NOERROR/NODATA
+(``empty_answer="nodata"``: a TXT record keeps the name alive).
 """
 
 import re
@@ -18,12 +33,17 @@ from lab.core.ports import TransientError
 from lab.errors import BackendError
 
 EMPTY_ANSWERS = ("nxdomain", "nodata")
+ALIAS_STYLES = ("flattened", "cname")
 
 
 class PowerDNSPlans:
-    def __init__(self, api: PowerDNS, zone: str, *, empty_answer: str = "nxdomain", ttl: int = 5):
+    def __init__(self, api: PowerDNS, zone: str, *, empty_answer: str = "nxdomain", ttl: int = 5,
+                 alias: str = "flattened"):
         if empty_answer not in EMPTY_ANSWERS:
             raise ValueError(f"empty_answer must be one of {EMPTY_ANSWERS}, not {empty_answer!r}")
+        if alias not in ALIAS_STYLES:
+            raise ValueError(f"alias must be one of {ALIAS_STYLES}, not {alias!r}")
+        self.alias = alias
         self.api = api
         self.zone = absolute(zone)
         self.empty_answer = empty_answer
@@ -43,9 +63,20 @@ class PowerDNSPlans:
         return {(r["name"], r["type"]): [x["content"] for x in r.get("records", [])]
                 for r in zone.get("rrsets", [])}
 
+    def pointer_name(self, endpoint: str) -> str:
+        return f"{endpoint}.alias.plans.{self.zone}"
+
+    def rollback_name(self, endpoint: str) -> str:
+        if self.alias == "cname":
+            return f"_rollback.{self.endpoint_name(endpoint)}"
+        return f"{endpoint}.rollback.plans.{self.zone}"
+
     def _target(self, endpoint: str, rrsets) -> str | None:
-        cname = rrsets.get((self.endpoint_name(endpoint), "CNAME"))
-        return cname[0] if cname else None
+        if self.alias == "cname":
+            cname = rrsets.get((self.endpoint_name(endpoint), "CNAME"))
+            return cname[0] if cname else None
+        pointer = rrsets.get((self.pointer_name(endpoint), "TXT"))
+        return pointer[0].strip('"') if pointer else None
 
     def applied(self, endpoint: str) -> int | None:
         target = self._target(endpoint, self._rrsets())
@@ -76,18 +107,36 @@ class PowerDNSPlans:
             changes.append(_rrset(name, rtype, self.ttl, contents) if contents
                            else {"name": name, "type": rtype, "changetype": "DELETE"})
         weights = " ".join(f"{t.address}={t.weight}" for t in targets)
-        changes += [
-            _rrset(name, "TXT", self.ttl, [f'"weights {weights}"']),
-            _rrset(self.endpoint_name(endpoint), "CNAME", self.ttl, [name]),
-            _rrset(f"_rollback.{self.endpoint_name(endpoint)}", "TXT", self.ttl,
-                   [f'"{previous if previous is not None else "none"}"']),
-        ]
+        changes.append(_rrset(name, "TXT", self.ttl, [f'"weights {weights}"']))
+        ep = self.endpoint_name(endpoint)
+        if self.alias == "cname":
+            changes.append(_rrset(ep, "CNAME", self.ttl, [name]))
+        else:
+            for rtype in ("A", "AAAA"):
+                contents = [t.address for t in targets if t.rtype == rtype]
+                changes.append(_rrset(ep, rtype, self.ttl, contents) if contents
+                               else {"name": ep, "type": rtype, "changetype": "DELETE"})
+            if self.empty_answer == "nodata":
+                changes.append(_rrset(ep, "TXT", self.ttl, [f'"alias {name}"']))
+            changes.append(_rrset(self.pointer_name(endpoint), "TXT", self.ttl, [f'"{name}"']))
+        changes.append(_rrset(self.rollback_name(endpoint), "TXT", self.ttl,
+                              [f'"{previous if previous is not None else "none"}"']))
         self._call(self.api.patch, self.zone, changes)
 
     def delete_generation(self, generation: int) -> None:
-        names = {name for name, _ in self._rrsets()
+        rrsets = self._rrsets()
+        names = {name for name, _ in rrsets
                  if (m := self._tree_re.match(name)) and int(m.group(1)) == generation}
         changes = []
+        if self.alias == "flattened":
+            # The alias of every endpoint pointing at a deleted tree resolves to nothing.
+            suffix = ".alias.plans." + self.zone
+            for (name, rtype), contents in rrsets.items():
+                if rtype == "TXT" and name.endswith(suffix) and contents and \
+                        contents[0].strip('"') in names:
+                    ep = self.endpoint_name(name[:-len(suffix)])
+                    changes += [{"name": ep, "type": t, "changetype": "DELETE"}
+                                for t in ("A", "AAAA")]
         for name in sorted(names):
             for rtype in ("A", "AAAA", "TXT"):
                 changes.append({"name": name, "type": rtype, "changetype": "DELETE"})
@@ -95,6 +144,16 @@ class PowerDNSPlans:
                 changes.append(_rrset(name, "TXT", self.ttl, [f'"deleted plan {generation}"']))
         if changes:
             self._call(self.api.patch, self.zone, changes)
+
+    def reset(self, endpoints) -> None:
+        """Remove every plan tree, alias, rollback record and endpoint record (run set-up)."""
+        eps = {self.endpoint_name(e) for e in endpoints}
+        stale = [{"name": name, "type": rtype, "changetype": "DELETE"}
+                 for name, rtype in self._rrsets()
+                 if rtype == "CNAME" or ".plans." in name or name.startswith("_rollback.")
+                 or (name in eps and rtype in ("A", "AAAA", "TXT"))]
+        if stale:
+            self._call(self.api.patch, self.zone, stale)
 
     def _call(self, fn, *args):
         try:

@@ -15,7 +15,7 @@ from lab.backends.powerdns import PowerDNS
 from lab.core.checkers import automation_stuck, check_all
 from lab.core.enactor import STEP_AFTER_CHECK, Enactor, EnactorSettings, Pass, repair
 from lab.core.history import History
-from lab.core.plan import Plan, Target
+from lab.core.plan import DEFAULT_ENDPOINTS, Plan, Target
 from lab.core.planner import Planner
 from lab.planstore.etcd import EtcdPlanStore
 
@@ -31,8 +31,8 @@ def world(lab):
     store = EtcdPlanStore(lab.address("plan-store"))
     api = PowerDNS(lab.address("pdns-auth"), lab.secret("pdns-api-key"))
 
-    def make(empty_answer):
-        return store, PowerDNSPlans(api, config.ZONE, empty_answer=empty_answer)
+    def make(empty_answer, alias="flattened"):
+        return store, PowerDNSPlans(api, config.ZONE, empty_answer=empty_answer, alias=alias)
 
     reset(api, store)
     yield make, lab.address("pdns-auth")
@@ -41,23 +41,20 @@ def world(lab):
 
 def reset(api, store):
     """No plans, no endpoints: each test starts from an empty lab zone and plan store."""
-    cleaner = PowerDNSPlans(api, config.ZONE)
-    for g in cleaner.generations():
-        cleaner.delete_generation(g)
-    stale = [{"name": name, "type": rtype, "changetype": "DELETE"}
-             for name, rtype in cleaner._rrsets()
-             if rtype == "CNAME" or name.startswith("_rollback.") or ".plans." in name]
-    if stale:
-        api.patch(config.ZONE, stale)
+    PowerDNSPlans(api, config.ZONE).reset(list(DEFAULT_ENDPOINTS) + ENDPOINTS)
     for g in store.generations():
         store.delete(g)
 
 
+ENDPOINTS = [f"ep-{e}-{a}" for e in ("nxdomain", "nodata") for a in ("flattened", "cname")]
+
+
+@pytest.mark.parametrize("alias", ["flattened", "cname"])
 @pytest.mark.parametrize("empty_answer,rcode", [("nxdomain", "NXDOMAIN"), ("nodata", "NOERROR")])
-def test_deleting_the_active_plan_empties_the_endpoint(world, empty_answer, rcode):
+def test_deleting_the_active_plan_empties_the_endpoint(world, empty_answer, rcode, alias):
     make, auth = world
-    _, backend = make(empty_answer)
-    endpoint = f"ep-{empty_answer}"
+    _, backend = make(empty_answer, alias)
+    endpoint = f"ep-{empty_answer}-{alias}"
     plan = Plan(900, {"regional": (Target("198.51.100.7", 60), Target("2001:db8::7", 40))},
                 {endpoint: "regional"})
     backend.apply(endpoint, plan, previous=None)
