@@ -130,6 +130,9 @@ def cmd_run(args) -> int:
     from lab import scenario
     from lab.run import Runner
     s = scenario.load(args.file)
+    if args.duration is not None:
+        import dataclasses
+        s = dataclasses.replace(s, duration_s=args.duration)
     stack = _stack(args)
     if not args.no_up:
         stack.up(build=True, grafana=False)
@@ -220,6 +223,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--out", required=True, help="directory for summary.json and events.jsonl")
     s.add_argument("--no-up", action="store_true", help="do not (re)start the lab first")
+    s.add_argument("--duration", type=float, default=None,
+                   help="override the experiment's duration_s (seconds the method runs)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_run)
 

@@ -37,6 +37,6 @@ def wait_for(predicate, *, timeout_s: float, interval_s: float = 0.5, what: str 
     raise AssertionError(f"{what} not reached within {timeout_s} s (last: {last!r})")
 
 
-def dnslab(*args, **env):
+def dnslab(*args, timeout=300, **env):
     return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+                          env={**os.environ, **env}, timeout=timeout)
