@@ -25,7 +25,9 @@ def cmd_up(args) -> int:
 
 
 def cmd_down(args) -> int:
+    from lab.runtime import Workers
     stack = _stack(args)
+    Workers(stack.client, run_id="down", net_prefix="").remove_all()
     stack.down()
     left = stack.leftovers()
     if any(left.values()):
@@ -116,10 +118,13 @@ def cmd_enactor(args) -> int:
 
 
 def cmd_clients(args) -> int:
+    import dataclasses
     from lab.core.plan import DEFAULT_ENDPOINTS
     from lab.run import IPV6_ENDPOINTS
     from lab.workers import clients_for, run_clients
     clients = clients_for(args.first, args.count, list(DEFAULT_ENDPOINTS), IPV6_ENDPOINTS)
+    if args.group:
+        clients = [dataclasses.replace(c, group=args.group) for c in clients]
     return run_clients(clients=clients, zone=config.ZONE, resolver=args.resolver,
                        authoritative=args.auth, interval_s=args.interval, timeout_s=args.timeout,
                        max_seconds=args.max_seconds, metrics_port=args.metrics_port,
@@ -130,9 +135,11 @@ def cmd_run(args) -> int:
     from lab import scenario
     from lab.run import Runner
     s = scenario.load(args.file)
+    import dataclasses
     if args.duration is not None:
-        import dataclasses
         s = dataclasses.replace(s, duration_s=args.duration)
+    if args.seed is not None:
+        s = dataclasses.replace(s, seed=args.seed)
     stack = _stack(args)
     if not args.no_up:
         stack.up(build=True, grafana=False)
@@ -225,6 +232,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-up", action="store_true", help="do not (re)start the lab first")
     s.add_argument("--duration", type=float, default=None,
                    help="override the experiment's duration_s (seconds the method runs)")
+    s.add_argument("--seed", type=int, default=None, help="override the experiment's seed")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_run)
 
@@ -265,6 +273,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--first", type=int, default=0)
     s.add_argument("--count", type=int, default=26)
     s.add_argument("--source", default="prober")
+    s.add_argument("--group", choices=("resolver", "direct"), default=None,
+                   help="put every client in this group (default: alternate)")
     s.add_argument("--resolver", default=os.environ.get("LAB_RESOLVER_ADDRESS"))
     s.add_argument("--auth", default=os.environ.get("LAB_AUTH_ADDRESS"))
     s.add_argument("--interval", type=float, default=0.5)

@@ -64,7 +64,8 @@ class Workers:
                 pass
         return removed
 
-    def start(self, name: str, command: list[str], host: int, env: dict[str, str]) -> None:
+    def start(self, name: str, command: list[str], host: int, env: dict[str, str], *,
+              entrypoint: list[str] | None = None) -> None:
         import docker.types
 
         address = f"{self.net_prefix}.{host}"
@@ -73,6 +74,7 @@ class Workers:
         try:
             container = self.client.api.create_container(
                 LAB_IMAGE, command=command, name=f"{config.PROJECT}-worker-{name}",
+                entrypoint=entrypoint,
                 environment=env, networking_config=networking,
                 labels={config.PROJECT_LABEL: config.PROJECT, config.SERVICE_LABEL: name,
                         "com.docker.compose.oneoff": "False", WORKER_LABEL: "1",

@@ -13,7 +13,9 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from lab.backends.pdns_plans import PowerDNSPlans
 from lab.backends.powerdns import PowerDNS
-from lab.core.enactor import Enactor, EnactorSettings, Pass
+import tenacity
+
+from lab.core.enactor import Enactor, EnactorSettings, Pass, Retrying, RetryEndpoint
 from lab.core.history import History, Kind
 from lab.core.planner import Planner
 from lab.core.ports import TransientError
@@ -72,13 +74,27 @@ def pdns_backend(auth_address: str, api_key: str, zone: str, *, empty_answer: st
                          ttl=ttl, alias=alias)
 
 
+def tenacity_retrying(settings: EnactorSettings, sleep=time.sleep) -> Retrying:
+    """The enactors' per-endpoint retry policy: tenacity, exponential backoff with jitter,
+    capped, at most ``max_attempts`` attempts; gives up by re-raising RetryEndpoint."""
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(RetryEndpoint),
+        stop=tenacity.stop_after_attempt(settings.max_attempts),
+        wait=tenacity.wait_exponential(multiplier=settings.backoff_base_s,
+                                       max=settings.backoff_max_s)
+        + tenacity.wait_random(0, settings.backoff_base_s),
+        sleep=sleep, reraise=True)
+    return lambda attempt_once: retrying(attempt_once)
+
+
 def run_enactor(*, name: str, store_address: str, backend: PowerDNSPlans, keep: int,
                 poll_s: float, max_seconds: float, metrics_port: int | None = None) -> int:
     history, _ = _history(metrics_port)
     etcd = EtcdGateway(store_address)
     store, faults = EtcdPlanStore(store_address), EtcdFaults(etcd)
+    settings = EnactorSettings(keep_generations=keep)
     enactor = Enactor(name, store, backend, history, sleep=time.sleep, faults=faults,
-                      settings=EnactorSettings(keep_generations=keep))
+                      settings=settings, retrying=tenacity_retrying(settings))
     log(f"{name}: applying plans (clean-up keeps {keep} generations)")
     start = time.monotonic()
     while time.monotonic() - start < max_seconds:

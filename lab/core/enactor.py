@@ -48,10 +48,33 @@ def backoff(attempt: int, settings: EnactorSettings) -> float:
     return min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1))
 
 
+class RetryEndpoint(Exception):
+    """This endpoint's transaction did not happen (lock lost, transient error): try again."""
+
+
+# A retry policy runs one attempt function until it returns, re-running it when it raises
+# RetryEndpoint and re-raising that when it gives up. The workers inject tenacity's.
+Retrying = Callable[[Callable[[], None]], None]
+
+
+def backoff_retrying(settings: EnactorSettings, sleep: Callable[[float], None]) -> Retrying:
+    """The core's own policy (for the deterministic simulation): capped exponential backoff,
+    at most ``settings.max_attempts`` attempts."""
+    def run(attempt_once: Callable[[], None]) -> None:
+        for attempt in range(1, settings.max_attempts + 1):
+            try:
+                return attempt_once()
+            except RetryEndpoint:
+                if attempt == settings.max_attempts:
+                    raise
+                sleep(backoff(attempt, settings))
+    return run
+
+
 class Enactor:
     def __init__(self, name: str, store: PlanStore, dns: DnsBackend, history: History, *,
                  sleep: Callable[[float], None], settings: EnactorSettings = EnactorSettings(),
-                 faults: Faults | None = None):
+                 faults: Faults | None = None, retrying: Retrying | None = None):
         self.name = name
         self.store = store
         self.dns = dns
@@ -59,6 +82,7 @@ class Enactor:
         self.sleep = sleep
         self.settings = settings
         self.faults = faults or NoFaults()
+        self.retrying = retrying or backoff_retrying(settings, sleep)
 
     # -- one pass -----------------------------------------------------------------
     def run_once(self) -> Pass:
@@ -89,14 +113,19 @@ class Enactor:
         return max(seen) if seen else None
 
     def _apply_endpoint(self, endpoint: str, plan: Plan) -> bool:
+        """Apply ``plan`` to one endpoint under its lock; a lost lock or a transient error
+        is retried by the injected retry policy. False when the policy gives up."""
         lock = f"endpoint/{endpoint}"
-        for attempt in range(1, self.settings.max_attempts + 1):
+        attempt = 0
+
+        def once() -> None:
+            nonlocal attempt
+            attempt += 1
             if self.faults.lose_lock(self.name, endpoint) or \
                     not self.store.acquire(lock, self.name, self.settings.lock_ttl_s):
                 self._record(Kind.LOCK_LOST, endpoint=endpoint, generation=plan.generation,
                              attempt=attempt)
-                self.sleep(backoff(attempt, self.settings))
-                continue
+                raise RetryEndpoint(f"lock {lock} held by another enactor")
             try:
                 current = self.dns.applied(endpoint)
                 if current is not None and not self.dns.intact(endpoint):
@@ -106,14 +135,18 @@ class Enactor:
                 self.dns.apply(endpoint, plan, previous=current)
                 self._record(Kind.ENDPOINT_APPLIED, endpoint=endpoint,
                              generation=plan.generation, previous=current)
-                return True
             except TransientError as e:
                 self._record(Kind.ENDPOINT_RETRY, endpoint=endpoint, generation=plan.generation,
                              reason=str(e)[:200], attempt=attempt)
-                self.sleep(backoff(attempt, self.settings))
+                raise RetryEndpoint(str(e)) from e
             finally:
                 self.store.release(lock, self.name)
-        return False
+
+        try:
+            self.retrying(once)
+            return True
+        except RetryEndpoint:
+            return False
 
     # -- clean-up -----------------------------------------------------------------
     def clean_up(self, newest: int) -> list[int]:

@@ -7,6 +7,7 @@ import time
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdatatype
 import pytest
 
 from lab import config
@@ -20,8 +21,12 @@ from lab.core.planner import Planner
 from lab.planstore.etcd import EtcdPlanStore
 
 
+def query(server, name, rdtype="A"):
+    return dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=2)
+
+
 def ask(server, name, rdtype="A"):
-    r = dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=2)
+    r = query(server, name, rdtype)
     addrs = {rd.to_text() for rrset in r.answer if rrset.rdtype in (1, 28) for rd in rrset}
     return dns.rcode.to_text(r.rcode()), addrs
 
@@ -66,6 +71,13 @@ def test_deleting_the_active_plan_empties_the_endpoint(world, empty_answer, rcod
     backend.delete_generation(900)
     assert ask(auth, fqdn) == (rcode, set())
     assert not backend.intact(endpoint) and 900 not in backend.generations()
+    # Where the negative answer lives decides how long resolvers cache it: a flattened
+    # alias empties the endpoint name itself (cached for the SOA negative TTL); a CNAME
+    # stays in the answer (cached for its own TTL) and the tree name is what is negative.
+    r = query(auth, fqdn)
+    has_cname = any(rrset.rdtype == dns.rdatatype.CNAME for rrset in r.answer)
+    assert has_cname is (alias == "cname")
+    assert [rrset.rdtype for rrset in r.authority] == [dns.rdatatype.SOA]
 
 
 def test_race_interleaving_on_real_pdns_and_etcd(world):

@@ -111,3 +111,28 @@ def test_summary_of_a_quiet_run_holds_and_status_overrides():
     assert s["outage"]["detected"] is False and s["recovered_by"] is None
     assert summarize(quiet, backend="powerdns", seed=1, status="aborted")["verdict"] == "aborted"
     assert outage([])["total_probes"] == 0
+
+
+def test_tenacity_policy_retries_then_gives_up():
+    from lab.core.enactor import EnactorSettings, RetryEndpoint
+    from lab.workers import tenacity_retrying
+    slept, calls = [], []
+    policy = tenacity_retrying(EnactorSettings(max_attempts=4, backoff_base_s=0.1,
+                                               backoff_max_s=0.3), sleep=slept.append)
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RetryEndpoint("lock held")
+
+    policy(flaky)
+    assert len(calls) == 3 and len(slept) == 2 and all(0 < s <= 0.4 for s in slept)
+    calls.clear()
+
+    def never():
+        calls.append(1)
+        raise RetryEndpoint("lock held")
+
+    with pytest.raises(RetryEndpoint):
+        policy(never)
+    assert len(calls) == 4

@@ -1,0 +1,89 @@
+"""Every fault kind injected at run time into real workers (no rebuild): lock losses, a
+planner burst, a freezer pause, a kill and restart, a delay at a named step. Each is an
+event in the run's history, and all of them are rolled back."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.core.history import Kind
+from lab.etcd import EtcdGateway
+from lab.eventlog import read_events
+from lab.faults import EtcdFaults
+from lab.runtime import Workers
+from tests.docker.helpers import dnslab
+
+SCENARIO = Path(__file__).with_name("faults.yaml")
+
+
+@pytest.fixture(scope="module")
+def run(lab, tmp_path_factory):
+    out = tmp_path_factory.mktemp("faults")
+    proc = dnslab("run", str(SCENARIO), "--out", str(out), "--no-up")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["verdict"] in ("hypothesis-held", "hypothesis-violated"), \
+        (summary.get("reason"), proc.stderr[-2000:])
+    return summary, read_events(out / "events.jsonl")
+
+
+def started(events, fault, target):
+    return [e for e in events if e.kind is Kind.FAULT_STARTED and e.data["fault"] == fault
+            and e.data["target"] == target]
+
+
+def ended(events, fault, target):
+    return [e for e in events if e.kind is Kind.FAULT_ENDED and e.data["fault"] == fault
+            and e.data["target"] == target]
+
+
+def test_lock_losses_are_retried(run):
+    _, events = run
+    armed = next(e.t for e in events if e.kind is Kind.FAULT_ARMED and e.data["fault"] == "lose-lock")
+    lost = [e for e in events if e.kind is Kind.LOCK_LOST and e.source == "enactor-b" and e.t > armed]
+    assert len(lost) >= 3
+    after = [e for e in events if e.kind is Kind.ENDPOINT_APPLIED and e.source == "enactor-b"
+             and e.t > lost[2].t]
+    assert after, "enactor-b never applied an endpoint after its lock losses"
+
+
+def test_planner_burst(run):
+    _, events = run
+    [burst] = started(events, "planner-burst", "planner")
+    assert burst.data["count"] == 5
+    quick = [e for e in events if e.kind is Kind.PLAN_PUBLISHED and burst.t <= e.t <= burst.t + 0.8]
+    assert len(quick) >= 6
+
+
+def test_pause_freezes_the_whole_enactor(run):
+    _, events = run
+    [pause], [resume] = started(events, "pause", "enactor-a"), ended(events, "pause", "enactor-a")
+    assert 2.8 <= resume.t - pause.t <= 4.0
+    frozen = [e for e in events if e.source == "enactor-a" and pause.t + 0.3 < e.t < resume.t - 0.1]
+    assert frozen == []
+    assert any(e.source == "enactor-a" and e.t > resume.t for e in events)
+
+
+def test_kill_and_restart(run):
+    _, events = run
+    [kill], [restart] = started(events, "kill", "enactor-c"), ended(events, "kill", "enactor-c")
+    assert 3.8 <= restart.t - kill.t <= 5.0
+    assert not [e for e in events if e.source == "enactor-c" and kill.t + 0.3 < e.t < restart.t]
+    assert any(e.kind is Kind.FRESHNESS_CHECKED and e.source == "enactor-c" and e.t > restart.t
+               for e in events)
+
+
+def test_delay_at_a_named_step(run):
+    _, events = run
+    [delay] = started(events, "delay", "enactor-b")
+    assert delay.data["step"] == "before-endpoint"
+    assert delay.data["endpoint"] == "streams.dynamodb.us-east-1"
+    [done] = ended(events, "delay", "enactor-b")
+    assert 0.95 <= done.t - delay.t <= 1.5
+
+
+def test_everything_rolled_back(run, lab):
+    assert Workers(lab.client, run_id="check", net_prefix="").all() == []
+    assert lab.client.containers.list(filters={"label": "com.docker.compose.project=dnslab",
+                                               "status": "paused"}) == []
+    assert EtcdFaults(EtcdGateway(lab.address("plan-store"))).active() == []
