@@ -8,6 +8,7 @@ history; summary.json and the verdict are derived from it.
 import json
 import math
 import signal
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -32,6 +33,9 @@ from lab.workers import pdns_backend
 IPV6_ENDPOINTS = {"dynamodb.us-east-1.api"}
 PLANNER_HOST, FIRST_ENACTOR_HOST, FIRST_PROBER_HOST = 40, 41, 31
 METRICS_PORT = 9100
+
+
+STRUCTURAL = (Kind.ENDPOINT_APPLIED, Kind.REPAIRED, Kind.PLAN_DELETED, Kind.FAULT_STARTED)
 
 
 class Phase(str, Enum):
@@ -66,6 +70,22 @@ def sigterm_as_interrupt():
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def signals_ignored():
+    """A second Ctrl-C or SIGTERM must not cut the rollback short."""
+    saved = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            saved[sig] = signal.signal(sig, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 class Runner:
@@ -108,7 +128,7 @@ class Runner:
         if kind is FaultKind.PAUSE:
             self.workers.unpause(target)
         elif kind is FaultKind.KILL:
-            self.workers.restart(target, self.history.add)
+            self.workers.restart(target, self._on_event)
         self.history.append("faults", Kind.FAULT_ENDED, fault=kind.value, target=target)
 
     # -- the run -------------------------------------------------------------------------
@@ -118,6 +138,9 @@ class Runner:
         self._events_file = open(events_path, "w")
         self.history = History(time.time, JsonLines(self._events_file))
         self.pending: list[tuple[float, FaultKind, str]] = []
+        self._structure: list = []
+        self._structure_lock = threading.Lock()
+        self._dirty, self._empty = False, False
         status, reason = None, None
         try:
             with sigterm_as_interrupt():
@@ -145,6 +168,12 @@ class Runner:
                             record_ttl_s=self.s.record_ttl_s, negative_ttl_s=self.s.negative_ttl_s)
         summary["as_expected"] = _as_expected(summary, self.s.expect)
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        try:
+            from lab.report import render_html, render_junit
+            (self.out / "report.html").write_text(render_html(summary, events))
+            (self.out / "junit.xml").write_text(render_junit([summary]))
+        except Exception as e:  # the summary and history are already safe on disk
+            self.echo(f"run: could not write report.html/junit.xml: {type(e).__name__}: {e}")
         return summary
 
     def _method(self) -> None:
@@ -174,7 +203,7 @@ class Runner:
         self.workers.start("planner", ["planner", "--store", store_address, "--seed", str(s.seed),
                                        "--period", str(s.planner_period_s), "--max-seconds", bound,
                                        "--metrics-port", str(METRICS_PORT)], PLANNER_HOST, {})
-        self.workers.follow("planner", self.history.add)
+        self.workers.follow("planner", self._on_event)
         for i, name in enumerate(s.enactors):
             self.workers.start(name, [
                 "enactor", "--name", name, "--store", store_address, "--auth", auth,
@@ -183,10 +212,10 @@ class Runner:
                 "--ttl", str(s.record_ttl_s), "--max-seconds", bound,
                 "--metrics-port", str(METRICS_PORT)],
                 FIRST_ENACTOR_HOST + i, {"PDNS_API_KEY_FILE": "/run/secrets/pdns-api-key"})
-            self.workers.follow(name, self.history.add)
+            self.workers.follow(name, self._on_event)
         endpoints = set(DEFAULT_ENDPOINTS)
-        if not self._wait(60, lambda: endpoints <= {e.data["endpoint"] for e in
-                                                   self.history.events(Kind.ENDPOINT_APPLIED)}):
+        if not self._wait(60, lambda: endpoints <= {e.data["endpoint"] for e in self._structure
+                                                   if e.kind is Kind.ENDPOINT_APPLIED}):
             raise Aborted("the enactors did not apply a first plan to every endpoint within 60 s;"
                           " see `docker logs dnslab-worker-enactor-a`")
         per = math.ceil(s.clients / s.prober_containers)
@@ -200,7 +229,7 @@ class Runner:
                 "--resolver", resolver, "--auth", auth, "--interval", str(s.client_interval_s),
                 "--max-seconds", bound, "--metrics-port", str(METRICS_PORT)],
                 FIRST_PROBER_HOST + j, {})
-            self.workers.follow(name, self.history.add)
+            self.workers.follow(name, self._on_event)
         if not self._wait(30, lambda: len({e.data["client"] for e in
                                            self.history.events(Kind.PROBE)}) >= s.clients):
             raise Aborted(f"not all {s.clients} clients probed within 30 s")
@@ -216,7 +245,7 @@ class Runner:
 
         self.phase(Phase.INJECT)
         start = time.monotonic()
-        is_empty = lambda: emptied(self.history.events()) is not None  # noqa: E731
+        is_empty = self._emptied_yet
         self._timeline(start, start + s.duration_s)
         self._wait(max(0.0, start + s.duration_s - time.monotonic()), until=is_empty)
 
@@ -233,6 +262,25 @@ class Runner:
             self._wait(2 * s.client_interval_s + 1)
         while self.pending:
             self._wait(0.2)
+
+    def _on_event(self, event) -> None:
+        """A worker's event: into the history; structural ones also into a short index the
+        run loop polls (probes are most of a history and never matter to those polls)."""
+        self.history.add(event)
+        if event.kind in STRUCTURAL:
+            with self._structure_lock:
+                self._structure.append(event)
+                if event.kind is Kind.PLAN_DELETED:
+                    self._dirty = True
+
+    def _emptied_yet(self) -> bool:
+        """Has an endpoint lost its active plan? Re-checked only after a new deletion."""
+        if self._dirty:
+            with self._structure_lock:
+                self._dirty = False
+                events = sorted(self._structure, key=lambda e: e.t)
+            self._empty = emptied(events) is not None
+        return self._empty
 
     def _timeline(self, start: float, deadline: float) -> None:
         """Inject each fault at its time: ``at_s`` after injection starts, or after the
@@ -257,7 +305,7 @@ class Runner:
             return True
         return any(e.data.get("target") == fault.target and e.data.get("fault") == fault.kind.value
                    and e.data.get("step") == fault.step and e.t >= armed_at - 0.01
-                   for e in self.history.events(Kind.FAULT_STARTED))
+                   for e in self._structure if e.kind is Kind.FAULT_STARTED)
 
     def _inject(self, fault) -> None:
         if fault.kind in CHANNEL_KINDS:
@@ -290,6 +338,10 @@ class Runner:
             self.phase(Phase.ROLLBACK)
         except Exception:
             pass
+        with signals_ignored():
+            self._rollback_steps()
+
+    def _rollback_steps(self) -> None:
         steps = [("clear the fault channel", lambda: self.faults.clear()),
                  ("restore container faults", self._restore_all),
                  ("unpause lab containers", lambda: self.workers.unpause_everything()),

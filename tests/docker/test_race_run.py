@@ -102,3 +102,12 @@ def test_blast_radius_follows_the_ttls(race):
         cached_for = resolver[-1] - resolver[0]
         assert neg - interval - 1.0 <= cached_for <= neg + 1.0, (endpoint, cached_for)
         assert resolver[-1] - t_repair > neg - ttl - scenario.hold_stuck_s - 2 * interval - 1
+
+
+def test_workers_metrics_reached_prometheus(race):
+    """Probes, failing clients and applied generations were scraped while the run lasted."""
+    from tests.docker.helpers import scalar
+    assert scalar('sum(max_over_time(dnslab_clients_failing{group="direct"}[10m]))') > 0
+    assert scalar('sum(max_over_time(dnslab_client_probes_total{outcome="ok"}[10m]))') > 0
+    assert scalar('max(max_over_time(dnslab_endpoint_applied_generation[10m]))') > 1
+    assert scalar('max(max_over_time(dnslab_planner_generation[10m]))') > 10
