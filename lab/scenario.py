@@ -2,6 +2,7 @@
 hard-coded shape; the experiment-file issue generalises the format.) Loading validates every
 field before any container is touched; errors name the file and the field."""
 
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -9,11 +10,15 @@ import yaml
 
 from lab.core.enactor import STEPS
 from lab.core.faults import Fault, FaultKind
+from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.errors import LabError
 
 
 class ExperimentError(LabError):
     """The experiment file is malformed; the message names the file and field."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))   # always one line
 
 
 @dataclass(frozen=True)
@@ -53,68 +58,134 @@ class Scenario:
         return max(self.record_ttl_s, self.negative_ttl_s) + self.record_ttl_s + 5
 
 
+CHOICES = {"expect": ("outage", "hold"), "backend": ("powerdns",),
+           "empty_answer": ("nxdomain", "nodata"), "alias": ("flattened", "cname")}
+MINIMUMS = {"clients": 1, "prober_containers": 1, "keep_generations": 1, "record_ttl_s": 1,
+            "negative_ttl_s": 0, "planner_period_s": 0.05, "client_interval_s": 0.01,
+            "seed": 0}
+MAXIMUMS = {"clients": 500, "prober_containers": 9, "keep_generations": 1000,
+            "record_ttl_s": 86400, "negative_ttl_s": 86400, "planner_period_s": 60,
+            "client_interval_s": 60, "steady_state_s": 600, "duration_s": 86400,
+            "hold_stuck_s": 3600, "recover_s": 86400, "seed": 2**31}
 _SIMPLE = {f.name: f for f in fields(Scenario) if f.name not in ("faults", "enactors")}
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool,
           "float | None": (int, float, type(None))}
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """1-based line of every mapping key and sequence item, by path: ("faults", 0, "step")."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                k = (*path, key.value)
+                lines[k] = key.start_mark.line + 1
+                walk(value, k)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*path, i)] = item.start_mark.line + 1
+                walk(item, (*path, i))
+
+    try:
+        walk(yaml.compose(text), ())
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+class _Where:
+    """Formats ``file:line: field`` for an error at a path in the file."""
+
+    def __init__(self, path: Path, lines: dict[tuple, int]):
+        self.path, self.lines = path, lines
+
+    def __call__(self, *field) -> str:
+        for n in range(len(field), 0, -1):
+            if field[:n] in self.lines:
+                return f"{self.path}:{self.lines[field[:n]]}"
+        return str(self.path)
 
 
 def load(path: str | Path) -> Scenario:
     path = Path(path)
     where = str(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        raw = yaml.safe_load(text)
     except OSError as e:
         raise ExperimentError(f"{where}: cannot read ({e.strerror})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise ExperimentError(f"{where}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    except UnicodeDecodeError:
+        raise ExperimentError(f"{where}: not UTF-8 text") from None
     if not isinstance(raw, dict):
         raise ExperimentError(f"{where}: the file must be a mapping of fields")
+    at = _Where(path, _key_lines(text))
     values = {}
     for key, value in raw.items():
-        if key in ("faults", "enactors", "description", "$schema"):
+        if key in ("faults", "enactors"):
             continue
-        f = _SIMPLE.get(key)
+        if key in ("description", "$schema"):
+            if not isinstance(value, str):
+                raise ExperimentError(f"{at(key)}: field {key!r} must be text")
+            continue
+        f = _SIMPLE.get(key) if isinstance(key, str) else None
         if f is None:
-            raise ExperimentError(f"{where}: unknown field {key!r}")
-        want = _TYPES[str(f.type) if not isinstance(f.type, type) else f.type.__name__]
+            raise ExperimentError(f"{at(key)}: unknown field {str(key)[:40]!r}")
+        type_name = str(f.type) if not isinstance(f.type, type) else f.type.__name__
+        want = _TYPES[type_name]
         if isinstance(value, bool) and want is not bool or not isinstance(value, want):
-            raise ExperimentError(f"{where}: field {key!r} must be {f.type if isinstance(f.type, str) else f.type.__name__}, not {value!r}")
+            raise ExperimentError(f"{at(key)}: field {key!r} must be {type_name}, not "
+                                  f"{str(value)[:40]!r}")
+        if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+            raise ExperimentError(f"{at(key)}: field {key!r} must be a finite number")
+        if type_name in ("float", "float | None") and isinstance(value, (int, float)) and \
+                not isinstance(value, bool) and value < 0:
+            raise ExperimentError(f"{at(key)}: field {key!r} must not be negative")
         values[key] = value
     for required in ("title", "expect"):
         if required not in values:
             raise ExperimentError(f"{where}: missing field {required!r}")
-    if values["expect"] not in ("outage", "hold"):
-        raise ExperimentError(f"{where}: field 'expect' must be 'outage' or 'hold'")
-    if values.get("backend", "powerdns") != "powerdns":
-        raise ExperimentError(f"{where}: field 'backend': only 'powerdns' is available")
-    if values.get("empty_answer", "nxdomain") not in ("nxdomain", "nodata"):
-        raise ExperimentError(f"{where}: field 'empty_answer' must be 'nxdomain' or 'nodata'")
-    if values.get("alias", "flattened") not in ("flattened", "cname"):
-        raise ExperimentError(f"{where}: field 'alias' must be 'flattened' or 'cname'")
-    for key in ("clients", "prober_containers", "keep_generations", "record_ttl_s"):
-        if key in values and values[key] < 1:
-            raise ExperimentError(f"{where}: field {key!r} must be at least 1")
+    for key, choices in CHOICES.items():
+        if key in values and values[key] not in choices:
+            raise ExperimentError(f"{at(key)}: field {key!r} must be one of "
+                                  f"{', '.join(choices)}")
+    for key, low in MINIMUMS.items():
+        if key in values and values[key] < low:
+            raise ExperimentError(f"{at(key)}: field {key!r} must be at least {low}")
+    for key, high in MAXIMUMS.items():
+        if key in values and values[key] > high:
+            raise ExperimentError(f"{at(key)}: field {key!r} must be at most {high}")
+    if values.get("clients", 52) < values.get("prober_containers", 2):
+        raise ExperimentError(f"{at('clients')}: field 'clients' must be at least "
+                              "'prober_containers'")
     enactors = raw.get("enactors", list(Scenario.enactors))
-    if not (isinstance(enactors, list) and enactors and len(enactors) <= 9
-            and all(isinstance(e, str) and e.startswith("enactor-") for e in enactors)):
-        raise ExperimentError(f"{where}: field 'enactors' must be a list of 1-9 names "
-                              "starting with 'enactor-'")
-    faults = tuple(_fault(where, i, f, enactors) for i, f in enumerate(raw.get("faults") or []))
+    if not (isinstance(enactors, list) and enactors and len(enactors) <= 3
+            and all(isinstance(e, str) and re.fullmatch(r"enactor-[a-z]", e) for e in enactors)
+            and len(set(enactors)) == len(enactors)):
+        raise ExperimentError(f"{at('enactors')}: field 'enactors' must list 1-3 distinct "
+                              "names like 'enactor-a'")
+    faults_raw = raw.get("faults", [])
+    faults_raw = [] if faults_raw is None else faults_raw
+    if not isinstance(faults_raw, list):
+        raise ExperimentError(f"{at('faults')}: field 'faults' must be a list")
+    faults = tuple(_fault(at, i, f, enactors) for i, f in enumerate(faults_raw))
     return Scenario(**values, enactors=tuple(enactors), faults=faults)
 
 
-def _fault(where: str, i: int, raw, enactors: list[str]) -> TimedFault:
-    at = f"{where}: faults[{i}]"
+def _fault(where: _Where, i: int, raw, enactors: list[str]) -> TimedFault:
+    at = f"{where('faults', i)}: faults[{i}]"
     if not isinstance(raw, dict):
         raise ExperimentError(f"{at} must be a mapping")
     allowed = {"at_s", "after", "kind", "target", "seconds", "step", "endpoint", "times", "count"}
-    if unknown := set(raw) - allowed:
-        raise ExperimentError(f"{at}: unknown field {sorted(unknown)[0]!r}")
+    if unknown := {str(k) for k in raw} - allowed:
+        raise ExperimentError(f"{at}: unknown field {sorted(unknown)[0][:40]!r}")
     try:
         kind = FaultKind(raw.get("kind"))
-    except ValueError:
+    except (ValueError, TypeError):
         raise ExperimentError(f"{at}.kind must be one of "
                               f"{', '.join(k.value for k in FaultKind)}") from None
     target = raw.get("target")
@@ -128,14 +199,20 @@ def _fault(where: str, i: int, raw, enactors: list[str]) -> TimedFault:
     step = raw.get("step")
     if kind is FaultKind.DELAY and step not in STEPS:
         raise ExperimentError(f"{at}.step must be one of {', '.join(STEPS)}")
+    if kind is not FaultKind.DELAY and step is not None:
+        raise ExperimentError(f"{at}.step applies only to delay faults")
+    endpoint = raw.get("endpoint")
+    if endpoint is not None and (not isinstance(endpoint, str) or
+                                 endpoint not in DEFAULT_ENDPOINTS):
+        raise ExperimentError(f"{at}.endpoint must be one of {', '.join(DEFAULT_ENDPOINTS)}")
     for key in ("at_s", "seconds"):
         v = raw.get(key, 0)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 86400:
             raise ExperimentError(f"{at}.{key} must be a number of seconds >= 0")
     for key in ("times", "count"):
         v = raw.get(key, 1 if key == "times" else 0)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ExperimentError(f"{at}.{key} must be a whole number >= 0")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10000:
+            raise ExperimentError(f"{at}.{key} must be a whole number from 0 to 10000")
     after = raw.get("after")
     if after is not None and (isinstance(after, bool) or not isinstance(after, int)
                               or not 0 <= after < i):
@@ -143,5 +220,47 @@ def _fault(where: str, i: int, raw, enactors: list[str]) -> TimedFault:
     if kind is FaultKind.BURST and raw.get("count", 0) < 1:
         raise ExperimentError(f"{at}.count must be at least 1 for a planner burst")
     return TimedFault(float(raw.get("at_s", 0)), Fault(
-        kind, target, float(raw.get("seconds", 0)), step, raw.get("endpoint"),
+        kind, target, float(raw.get("seconds", 0)), step, endpoint,
         int(raw.get("times", 1)), int(raw.get("count", 0))), after)
+
+
+def json_schema() -> dict:
+    """The JSON Schema of experiment files (experiments/experiment.schema.json is this,
+    written out; a unit test keeps them equal). Editors use it for completion and checks."""
+    props: dict = {"$schema": {"type": "string"},
+                   "description": {"type": "string", "description": "what the experiment shows"}}
+    for name, f in _SIMPLE.items():
+        type_name = str(f.type) if not isinstance(f.type, type) else f.type.__name__
+        kind = {"int": "integer", "float": "number", "str": "string", "bool": "boolean",
+                "float | None": ["number", "null"]}[type_name]
+        prop: dict = {"type": kind}
+        if name in CHOICES:
+            prop["enum"] = list(CHOICES[name])
+        if name in MINIMUMS:
+            prop["minimum"] = MINIMUMS[name]
+        elif kind in ("number", "integer") or kind == ["number", "null"]:
+            prop["minimum"] = 0
+        if name in MAXIMUMS:
+            prop["maximum"] = MAXIMUMS[name]
+        props[name] = prop
+    props["enactors"] = {"type": "array", "minItems": 1, "maxItems": 3, "uniqueItems": True,
+                         "items": {"type": "string", "pattern": "^enactor-[a-z]$"}}
+    fault = {
+        "type": "object", "additionalProperties": False, "required": ["kind"],
+        "properties": {
+            "kind": {"enum": [k.value for k in FaultKind]},
+            "target": {"type": "string"},
+            "at_s": {"type": "number", "minimum": 0, "maximum": 86399},
+            "after": {"type": "integer", "minimum": 0,
+                      "description": "index of an earlier fault: at_s counts from when it took effect"},
+            "seconds": {"type": "number", "minimum": 0, "maximum": 86399},
+            "step": {"enum": list(STEPS)},
+            "endpoint": {"enum": list(DEFAULT_ENDPOINTS)},
+            "times": {"type": "integer", "minimum": 0, "maximum": 10000},
+            "count": {"type": "integer", "minimum": 0, "maximum": 10000},
+        }}
+    props["faults"] = {"type": ["array", "null"], "items": fault}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "DNS Chaos Lab experiment", "type": "object",
+            "additionalProperties": False, "required": ["title", "expect"],
+            "properties": props}

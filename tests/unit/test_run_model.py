@@ -136,3 +136,17 @@ def test_tenacity_policy_retries_then_gives_up():
     with pytest.raises(RetryEndpoint):
         policy(never)
     assert len(calls) == 4
+
+
+def test_json_schema_file_is_current_and_accepts_the_shipped_experiments():
+    import json
+    from pathlib import Path
+
+    import yaml
+    schema = json.loads(Path("experiments/experiment.schema.json").read_text())
+    assert schema == json.loads(json.dumps(scenario.json_schema()))
+    for path in Path("experiments").glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        assert set(doc) <= set(schema["properties"]), path
+        for fault in doc.get("faults") or []:
+            assert set(fault) <= set(schema["properties"]["faults"]["items"]["properties"])
