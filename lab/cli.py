@@ -132,27 +132,42 @@ def cmd_clients(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from lab import scenario
+    import time as _time
+
+    from lab import suite
     from lab.run import Runner
-    s = scenario.load(args.file)
-    import dataclasses
-    if args.duration is not None:
-        s = dataclasses.replace(s, duration_s=args.duration)
-    if args.seed is not None:
-        s = dataclasses.replace(s, seed=args.seed)
+    items = [(p, suite.with_overrides(s, seed=args.seed, duration=args.duration))
+             for p, s in suite.collect(args.files)]
+    if args.dry:
+        for path, s in items:
+            print(suite.plan_text(path, s))
+        return 0
+    out = Path(args.out or Path("results") / _time.strftime("%Y%m%dT%H%M%S"))
+    single = len(items) == 1
     stack = _stack(args)
     if not args.no_up:
         stack.up(build=True, grafana=False)
-    summary = Runner(s, Path(args.out), stack, echo=lambda m: print(m, file=sys.stderr)).run()
-    o = summary["outage"]
-    print(f"{args.file}: {summary['verdict']} (expected {s.expect}: "
-          f"{'as expected' if summary['as_expected'] else 'NOT as expected'}); "
-          f"failed probes {o['failed_probes']}/{o['total_probes']}, clients affected "
-          f"{o['clients_affected_fraction']:.0%}, detection lag {summary['detection_lag_ms']} ms, "
-          f"automation stuck {summary['automation_stuck']}, recovered by {summary['recovered_by']}"
-          + (f"; {summary['reason']}" if summary.get("reason") else "")
-          + f"; results in {args.out}")
-    return 0 if summary["as_expected"] else 1
+    rows = []
+    for path, s in items:
+        where = suite.run_dir(out, path, single)
+        summary = Runner(s, where, stack, echo=lambda m: print(m, file=sys.stderr)).run()
+        rows.append((path, summary))
+        o = summary["outage"]
+        print(f"{path}: {summary['verdict']} (expected {s.expect}: "
+              f"{'as expected' if summary['as_expected'] else 'NOT as expected'}); "
+              f"failed probes {o['failed_probes']}/{o['total_probes']}, clients affected "
+              f"{o['clients_affected_fraction']:.0%}, detection lag "
+              f"{summary['detection_lag_ms']} ms, automation stuck "
+              f"{summary['automation_stuck']}, recovered by {summary['recovered_by']}"
+              + (f"; {summary['reason']}" if summary.get("reason") else "")
+              + f"; results in {where}", flush=True)
+        if summary["verdict"] == "aborted" and "interrupted" in str(summary.get("reason")):
+            break
+    if not single:
+        suite.write_index(out, rows)
+        print(f"suite: {sum(s['as_expected'] for _, s in rows)}/{len(rows)} as expected; "
+              f"index at {out / 'index.html'}")
+    return 0 if all(s["as_expected"] for _, s in rows) and len(rows) == len(items) else 1
 
 
 def cmd_repair(args) -> int:
@@ -226,9 +241,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_smoke)
 
-    s = sub.add_parser("run", help="run an experiment file against the lab")
-    s.add_argument("file")
-    s.add_argument("--out", required=True, help="directory for summary.json and events.jsonl")
+    s = sub.add_parser("run", help="run experiment files (or every *.yaml in a directory)")
+    s.add_argument("files", nargs="+", metavar="FILE_OR_DIR")
+    s.add_argument("--out", default=None,
+                   help="results directory (default results/<date-time>); one experiment "
+                        "writes there, several write one subdirectory each plus index.html")
+    s.add_argument("--dry", action="store_true",
+                   help="validate and print the plan of actions; touch no container")
     s.add_argument("--no-up", action="store_true", help="do not (re)start the lab first")
     s.add_argument("--duration", type=float, default=None,
                    help="override the experiment's duration_s (seconds the method runs)")

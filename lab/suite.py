@@ -1,0 +1,98 @@
+"""Several experiments in one go: collect and validate every file before anything starts,
+print the plan (`--dry`), run them one after another, and write an index of the runs."""
+
+import dataclasses
+import html
+import json
+import time
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.report import render_junit
+from lab.scenario import Scenario, load
+
+
+def collect(paths: list[str]) -> list[tuple[Path, Scenario]]:
+    """Experiment files named or found (``*.yaml``) in the directories named; all loaded and
+    validated here, so a malformed file stops the suite before any container starts."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.glob("*.yaml"))
+            if not found:
+                raise LabError(f"{p}: no experiment files (*.yaml) in this directory")
+            files += found
+        else:
+            files.append(p)
+    return [(f, load(f)) for f in files]
+
+
+def with_overrides(s: Scenario, *, seed: int | None, duration: float | None) -> Scenario:
+    if seed is not None:
+        s = dataclasses.replace(s, seed=seed)
+    if duration is not None:
+        s = dataclasses.replace(s, duration_s=duration)
+    return s
+
+
+def plan_text(path: Path, s: Scenario) -> str:
+    """What a run of ``s`` would do, phase by phase, without touching anything."""
+    lines = [f"{path}: {s.title} (expects {s.expect}; backend {s.backend}, seed {s.seed})",
+             f"  setup: empty plan store and zone lab.test, SOA negative TTL {s.negative_ttl_s} s, "
+             f"alias {s.alias}, emptied answer {s.empty_answer}, record TTL {s.record_ttl_s} s",
+             f"  start: planner (one plan every {s.planner_period_s} s), "
+             f"{', '.join(s.enactors)} (clean-up keeps {s.keep_generations} generations), "
+             f"{s.clients} clients in {s.prober_containers} prober containers every "
+             f"{s.client_interval_s} s",
+             f"  steady-state-before: {s.steady_state_s} s with no failed probe"]
+    lines.append(f"  inject: up to {s.duration_s} s, or until an endpoint is emptied:")
+    for i, tf in enumerate(s.faults):
+        f = tf.fault
+        when = f"+{tf.at_s:g} s" + (f" after fault {tf.after} took effect" if tf.after is not None
+                                    else "")
+        what = f"{f.kind.value} {f.target}"
+        if f.step:
+            what += f" at {f.step}" + (f" ({f.endpoint})" if f.endpoint else "")
+        if f.seconds:
+            what += f" for {f.seconds:g} s"
+        if f.count:
+            what += f", {f.count} plans"
+        if f.kind.value == "lose-lock":
+            what += f", {f.times} lock attempt(s)"
+        lines.append(f"    [{i}] {when}: {what}")
+    if not s.faults:
+        lines.append("    (no faults)")
+    lines.append(f"  observe: {s.hold_stuck_s} s after an endpoint is emptied"
+                 + (f"; repair: operator repair; recover: {s.recovery_window_s} s"
+                    if s.repair else "; no repair"))
+    lines.append("  rollback: clear the fault channel, restore paused/killed workers, remove "
+                 "workers (always)")
+    return "\n".join(lines)
+
+
+def run_dir(out: Path, path: Path, single: bool) -> Path:
+    return out if single else out / path.stem
+
+
+def write_index(out: Path, rows: list[tuple[Path, dict]]) -> None:
+    summaries = [s for _, s in rows]
+    (out / "junit.xml").write_text(render_junit(summaries))
+    (out / "suite.json").write_text(json.dumps(
+        {"runs": [{"file": str(p), "dir": p.stem, "verdict": s["verdict"],
+                   "expected": s.get("expected"), "as_expected": s.get("as_expected")}
+                  for p, s in rows]}, indent=2) + "\n")
+    items = "".join(
+        f"<tr><td><a href=\"{html.escape(p.stem)}/report.html\">{html.escape(s.get('title', p.stem))}</a>"
+        f"</td><td>{html.escape(str(s.get('expected')))}</td><td>{html.escape(s['verdict'])}</td>"
+        f"<td class={'ok' if s.get('as_expected') else 'bad'}>"
+        f"{'as expected' if s.get('as_expected') else 'NOT as expected'}</td>"
+        f"<td>{s['outage']['failed_probes']} / {s['outage']['total_probes']}</td></tr>"
+        for p, s in rows)
+    (out / "index.html").write_text(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>DNS Chaos Lab "
+        "suite</title><style>body{font-family:sans-serif;margin:24px}td,th{padding:3px 10px;"
+        "border-bottom:1px solid #ddd;text-align:left}.bad{color:#c00;font-weight:bold}"
+        ".ok{color:#080}</style></head><body>"
+        f"<h1>DNS Chaos Lab suite, {time.strftime('%Y-%m-%d %H:%M:%S')}</h1><table><tr>"
+        "<th>experiment</th><th>expected</th><th>verdict</th><th></th><th>failed probes</th>"
+        f"</tr>{items}</table></body></html>\n")

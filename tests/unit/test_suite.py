@@ -1,0 +1,45 @@
+"""The suite around runs: collect-and-validate first, --dry touches nothing, the index."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from lab import suite
+from lab.core.blast import summarize
+from tests.unit.test_run_model import race_history
+
+
+def dnslab(*args, **env):
+    import os
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent",
+                                           **env})
+
+
+def test_dry_run_prints_the_plan_without_an_engine():
+    proc = dnslab("run", "experiments", "--dry")
+    assert proc.returncode == 0, proc.stderr
+    assert "delay enactor-a at after-freshness-check for 12 s" in proc.stdout
+    assert "+8 s after fault 0 took effect: delay enactor-b at before-cleanup" in proc.stdout
+    assert "steady-state.yaml" in proc.stdout and "(no faults)" in proc.stdout
+
+
+def test_one_malformed_file_stops_the_suite_before_anything_runs(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: t\nexpect: hold\nclients: many\n")
+    proc = dnslab("run", "experiments", str(bad), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"dnslab: error: {bad}:3: field 'clients' must be int, not 'many'"
+    assert not (tmp_path / "out").exists()
+
+
+def test_index_links_every_run(tmp_path):
+    s = summarize(race_history(), backend="powerdns", seed=1, title="race", expected="outage")
+    s["as_expected"] = True
+    held = dict(s, title="steady", expected="hold", as_expected=False)
+    suite.write_index(tmp_path, [(Path("experiments/race.yaml"), s),
+                                 (Path("experiments/steady.yaml"), held)])
+    page = (tmp_path / "index.html").read_text()
+    assert 'href="race/report.html"' in page and 'href="steady/report.html"' in page
+    assert "NOT as expected" in page
+    assert 'failures="1"' in (tmp_path / "junit.xml").read_text()
