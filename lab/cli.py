@@ -24,10 +24,14 @@ def cmd_up(args) -> int:
     return 0
 
 
+def _recover(stack) -> None:
+    from lab.run import recover_abandoned
+    recover_abandoned(stack, echo=lambda m: print(m, file=sys.stderr))
+
+
 def cmd_down(args) -> int:
-    from lab.runtime import Workers
     stack = _stack(args)
-    Workers(stack.client, run_id="down", net_prefix="").remove_all()
+    _recover(stack)
     stack.down()
     left = stack.leftovers()
     if any(left.values()):
@@ -44,6 +48,7 @@ def cmd_build(args) -> int:
 
 def cmd_status(args) -> int:
     stack = _stack(args)
+    _recover(stack)
     for c in stack.containers():
         health = c.attrs.get("State", {}).get("Health", {}).get("Status", "-")
         print(f"{c.labels.get(config.SERVICE_LABEL, c.name):12} {c.status:10} {health}")
@@ -179,6 +184,7 @@ def cmd_repair(args) -> int:
     from lab.planstore.etcd import EtcdPlanStore
     from lab.workers import pdns_backend
     stack = _stack(args)
+    _recover(stack)
     store = EtcdPlanStore(stack.address("plan-store"))
     backend = pdns_backend(stack.address("pdns-auth"), stack.secret("pdns-api-key"), config.ZONE,
                            empty_answer=args.empty_answer, ttl=args.ttl, alias=args.alias)

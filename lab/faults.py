@@ -21,9 +21,9 @@ class EtcdFaults:
         self._ids = itertools.count(1)
 
     # -- injector side (the runner) --------------------------------------------------
-    def inject(self, fault: Fault, *, ttl_s: float) -> str:
+    def inject(self, fault: Fault, *, lease: str) -> str:
+        """Put ``fault`` in the channel, on the run's lease (it dies with the run)."""
         key = f"{FAULTS}{os.getpid()}-{next(self._ids):04d}"
-        lease = self.etcd.grant(ttl_s)
         self.etcd.call("/kv/put", {"key": b64(key), "value": b64(json.dumps(fault.to_json())),
                                    "lease": lease})
         return key
@@ -75,3 +75,55 @@ class EtcdFaults:
     def burst(self, planner: str) -> int:
         fault = self._take(FaultKind.BURST, planner)
         return fault.count if fault else 0
+
+
+RUN_ACTIVE = "/dnslab/runs/active"
+
+
+class RunLease:
+    """Marks a run as alive: a key on a short lease the runner keeps alive. Every fault of
+    the run hangs on the same lease, so if the runner dies (even SIGKILL) its faults vanish
+    within ``ttl_s``, and the next `dnslab` command knows the leftovers are abandoned."""
+
+    def __init__(self, etcd: EtcdGateway, run_id: str, *, ttl_s: float = 10.0):
+        self.etcd, self.run_id, self.ttl_s = etcd, run_id, ttl_s
+        self.id: str | None = None
+        self._stop = None
+
+    def start(self) -> "RunLease":
+        import threading
+
+        from lab.errors import LabError
+        self.id = self.etcd.grant(self.ttl_s)
+        key = b64(RUN_ACTIVE)
+        r = self.etcd.call("/kv/txn", {
+            "compare": [{"key": key, "target": "CREATE", "result": "EQUAL",
+                         "create_revision": "0"}],
+            "success": [{"request_put": {"key": key, "value": b64(self.run_id),
+                                         "lease": self.id}}]})
+        if not r.get("succeeded"):
+            self.etcd.revoke(self.id)
+            raise LabError(f"another run ({active_run(self.etcd)}) is in progress on this lab; "
+                           "wait for it to finish, or stop it and run `dnslab down`")
+        self._stop = threading.Event()
+        threading.Thread(target=self._keepalive, daemon=True, name="run-lease").start()
+        return self
+
+    def _keepalive(self) -> None:
+        while not self._stop.wait(self.ttl_s / 4):
+            try:
+                self.etcd.call("/lease/keepalive", {"ID": self.id})
+            except Exception:
+                pass
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        if self.id is not None:
+            self.etcd.revoke(self.id)   # removes the run key and every fault on the lease
+            self.id = None
+
+
+def active_run(etcd: EtcdGateway) -> str | None:
+    kvs = etcd.call("/kv/range", {"key": b64(RUN_ACTIVE)}).get("kvs", [])
+    return unb64(kvs[0]["value"]).decode() if kvs else None

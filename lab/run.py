@@ -24,7 +24,7 @@ from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.errors import LabError
 from lab.etcd import EtcdGateway
 from lab.eventlog import JsonLines, write_events
-from lab.faults import EtcdFaults
+from lab.faults import EtcdFaults, RunLease, active_run
 from lab.planstore.etcd import EtcdPlanStore
 from lab.runtime import Workers
 from lab.scenario import Scenario
@@ -186,8 +186,10 @@ class Runner:
         api_key = self.stack.secret("pdns-api-key")
         net_prefix = auth.rsplit(".", 1)[0]
         self.workers = Workers(client, run_id=self.run_id, net_prefix=net_prefix)
-        self.faults = EtcdFaults(EtcdGateway(store_address))
+        etcd = EtcdGateway(store_address)
+        self.faults = EtcdFaults(etcd)
         self.store = EtcdPlanStore(store_address)
+        self.lease = RunLease(etcd, self.run_id).start()
         self.backend = pdns_backend(auth, api_key, config.ZONE, empty_answer=s.empty_answer,
                                     ttl=s.record_ttl_s, alias=s.alias)
         self.workers.remove_all()
@@ -309,7 +311,7 @@ class Runner:
 
     def _inject(self, fault) -> None:
         if fault.kind in CHANNEL_KINDS:
-            self.faults.inject(fault, ttl_s=self._time_bound())
+            self.faults.inject(fault, lease=self.lease.id)
             armed = fault.to_json()
             armed["fault"] = armed.pop("kind")
             self.history.append("runner", Kind.FAULT_ARMED, **armed)
@@ -347,9 +349,11 @@ class Runner:
                  ("unpause lab containers", lambda: self.workers.unpause_everything()),
                  ("stop workers", lambda: self.workers.stop_all()),
                  ("collect worker events", lambda: self.workers.drain()),
-                 ("remove workers", lambda: self.workers.remove_all())]
+                 ("remove workers", lambda: self.workers.remove_all()),
+                 ("end the run's lease", lambda: self.lease.stop())]
         for what, step in steps:
-            if not hasattr(self, "workers"):
+            if not hasattr(self, "workers") or (what.startswith("end") and
+                                                  not hasattr(self, "lease")):
                 break
             try:
                 step()
@@ -360,6 +364,31 @@ class Runner:
         while self.pending:
             _, kind, target = self.pending.pop()
             self._restore(kind, target)
+
+
+def recover_abandoned(stack, echo=print) -> list[str]:
+    """Undo what a run killed outright (SIGKILL, power loss) left behind: paused lab
+    containers, worker containers, faults in the channel. Does nothing while a live run holds
+    the run lease. Called by every `dnslab` command that drives the lab."""
+    from lab.errors import StackNotUp
+    try:
+        etcd = EtcdGateway(stack.address("plan-store"))
+        if active_run(etcd):
+            return []
+    except (StackNotUp, LabError):
+        etcd = None
+    workers = Workers(stack.client, run_id="recovery", net_prefix="")
+    done = [f"unpaused {name}" for name in workers.unpause_everything()]
+    done += [f"removed {name}" for name in workers.remove_all()]
+    if etcd is not None:
+        try:
+            if n := EtcdFaults(etcd).clear():
+                done.append(f"cleared {n} fault(s)")
+        except LabError:
+            pass
+    if done:
+        echo(f"dnslab: recovered from an interrupted run: {'; '.join(done)}")
+    return done
 
 
 def reset_zone(backend, negative_ttl_s: int) -> None:
