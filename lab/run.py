@@ -408,6 +408,12 @@ def reset_zone(backend, negative_ttl_s: int) -> None:
 
 
 def _as_expected(summary: dict, expect: str) -> bool:
+    """outage: clients lost the endpoint; violation: an invariant broke (clients may not
+    have noticed); hold: neither. An aborted or errored run is never as expected."""
     if summary["verdict"] not in ("hypothesis-violated", "hypothesis-held"):
         return False
-    return (summary["verdict"] == "hypothesis-violated") == (expect == "outage")
+    if expect == "outage":
+        return summary["outage"]["detected"]
+    if expect == "violation":
+        return any(v["held"] is False for v in summary["invariants"])
+    return summary["verdict"] == "hypothesis-held"

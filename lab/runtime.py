@@ -14,6 +14,15 @@ from lab.errors import LabError, StackNotUp
 from lab.eventlog import parse_line
 
 WORKER_LABEL = "dnslab.worker"
+
+
+def guard(container):
+    """Refuse any container that is not the lab's (defence in depth: every lookup already
+    filters on the project label)."""
+    if container.labels.get(config.PROJECT_LABEL) != config.PROJECT:
+        raise LabError(f"refusing to touch container {container.name}: it does not carry "
+                       f"{config.PROJECT_LABEL}={config.PROJECT}")
+    return container
 LAB_IMAGE = "dnslab/lab:dev"
 
 
@@ -39,7 +48,7 @@ class Workers:
             all=True, filters=self._lab_filter(**{config.SERVICE_LABEL: name}))
         if not found:
             raise StackNotUp(f"worker {name} does not exist in the lab")
-        return found[0]
+        return guard(found[0])
 
     def dead(self, exclude: set[str] = frozenset()) -> list[tuple[str, str]]:
         """Workers that stopped on their own: (name, last line of their stderr)."""
@@ -56,6 +65,7 @@ class Workers:
         removed = []
         for c in self.all():
             try:
+                guard(c)
                 if c.status == "paused":
                     c.unpause()
                 c.remove(force=True)
@@ -157,6 +167,6 @@ class Workers:
         done = []
         for c in self.client.containers.list(
                 filters={"label": f"{config.PROJECT_LABEL}={config.PROJECT}", "status": "paused"}):
-            c.unpause()
+            guard(c).unpause()
             done.append(c.name)
         return done

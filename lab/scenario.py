@@ -31,7 +31,7 @@ class TimedFault:
 @dataclass(frozen=True)
 class Scenario:
     title: str
-    expect: str                          # "outage" | "hold"
+    expect: str                          # "outage" | "violation" | "hold" (see run._as_expected)
     seed: int = 1
     backend: str = "powerdns"
     empty_answer: str = "nxdomain"
@@ -58,7 +58,7 @@ class Scenario:
         return max(self.record_ttl_s, self.negative_ttl_s) + self.record_ttl_s + 5
 
 
-CHOICES = {"expect": ("outage", "hold"), "backend": ("powerdns",),
+CHOICES = {"expect": ("outage", "violation", "hold"), "backend": ("powerdns",),
            "empty_answer": ("nxdomain", "nodata"), "alias": ("flattened", "cname")}
 MINIMUMS = {"clients": 1, "prober_containers": 1, "keep_generations": 1, "record_ttl_s": 1,
             "negative_ttl_s": 0, "planner_period_s": 0.05, "client_interval_s": 0.01,
