@@ -1,0 +1,66 @@
+"""The main job: `docker compose up experiments` runs the shipped suite inside a container
+that drives its siblings through the Docker socket, exits with the suite's status, leaves
+its results on the host — and leaves a decoy container of another project untouched, even
+one that carries the lab's worker label and is paused."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from lab import config
+
+RESULTS = config.repo_root() / "results" / "suite"
+
+
+@pytest.fixture(scope="module")
+def suite(lab):
+    decoy = lab.client.containers.run(
+        config.BASE_IMAGE, ["sleep", "3600"], detach=True, name="dnslab-decoy-not-ours",
+        labels={"com.docker.compose.project": "not-dnslab", "dnslab.worker": "1",
+                "com.docker.compose.service": "enactor-a"}, network_mode="none")
+    try:
+        decoy.pause()
+        decoy.reload()
+        before = (decoy.id, decoy.attrs["State"]["StartedAt"])
+        shutil.rmtree(RESULTS, ignore_errors=True)
+        proc = subprocess.run(["docker", "compose", "-f", str(config.repo_root() / "compose.yaml"),
+                               "-p", config.PROJECT, "up", "experiments"],
+                              capture_output=True, text=True, timeout=2400,
+                              cwd=config.repo_root())
+        decoy.reload()
+        yield proc, decoy, before
+    finally:
+        try:
+            decoy.unpause()
+        except Exception:
+            pass
+        decoy.remove(force=True)
+
+
+def test_compose_up_experiments_runs_the_suite_and_exits_0(suite):
+    proc, _, _ = suite
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    runs = json.loads((RESULTS / "suite.json").read_text())["runs"]
+    assert {r["dir"] for r in runs} >= {"dynamodb-race", "steady-state", "enactor-killed-mid-plan",
+                                        "planner-burst", "enactor-paused-past-cleanup-horizon",
+                                        "race-short-ttls", "race-long-ttls"}
+    assert all(r["as_expected"] for r in runs), runs
+    for r in runs:
+        for name in ("summary.json", "events.jsonl", "report.html", "junit.xml"):
+            assert (RESULTS / r["dir"] / name).stat().st_size > 0
+    assert (RESULTS / "index.html").exists() and 'failures="0"' in (RESULTS / "junit.xml").read_text()
+
+
+def test_the_race_costs_more_with_longer_ttls(suite):
+    runs = {r["dir"]: r for r in json.loads((RESULTS / "suite.json").read_text())["runs"]}
+    short, long = runs["race-short-ttls"]["outage"], runs["race-long-ttls"]["outage"]
+    assert long["client_seconds_lost"] > short["client_seconds_lost"]
+    assert long["duration_s"] > short["duration_s"]
+
+
+def test_a_decoy_of_another_project_is_untouched(suite):
+    _, decoy, before = suite
+    assert decoy.status == "paused"
+    assert (decoy.id, decoy.attrs["State"]["StartedAt"]) == before
