@@ -58,7 +58,7 @@ def main() -> int:
                   and r["stuck_until_repair"]]
     lags = [r["detection_lag_ms"] for r in rows if r["detection_lag_ms"] is not None]
     totals = {"runs": len(rows), "reproduced": len(reproduced),
-              "detection_lag_ms_median": statistics.median(lags) if lags else None,
+              "detection_lag_ms_median": round(statistics.median(lags), 1) if lags else None,
               "detection_lag_ms_p99": percentile(lags, 99), "lag_samples": len(lags)}
     (out / "results.json").write_text(json.dumps({"totals": totals, "runs": rows}, indent=2))
     print(f"race reproduced (regional endpoint emptied, never-delete-active-plan violated, "

@@ -46,6 +46,7 @@ class Phase(str, Enum):
     OBSERVE = "observe"
     REPAIR = "repair"
     RECOVER = "recover"
+    STEADY_AFTER = "steady-state-after"
     ROLLBACK = "rollback"
     DECIDE = "decide"
 
@@ -119,6 +120,8 @@ class Runner:
             killed = {target for _, kind, target in self.pending if kind is FaultKind.KILL}
             for name, why in self.workers.dead(exclude=killed):
                 raise Aborted(f"worker {name} exited: {why}")
+            if self._stopping:
+                self._check_stop()
         for item in [p for p in self.pending if p[0] <= now]:
             self.pending.remove(item)
             _, kind, target = item
@@ -141,6 +144,10 @@ class Runner:
         self._structure: list = []
         self._structure_lock = threading.Lock()
         self._dirty, self._empty = False, False
+        self._clients: set = set()
+        self._affected: set = set()
+        self._stopping = False
+        self.steady_after = None
         status, reason = None, None
         try:
             with sigterm_as_interrupt():
@@ -165,7 +172,8 @@ class Runner:
         summary = summarize(events, backend=self.s.backend, seed=self.s.seed, status=status,
                             title=self.s.title, run_id=self.run_id, expected=self.s.expect,
                             reason=reason, empty_answer=self.s.empty_answer, alias=self.s.alias,
-                            record_ttl_s=self.s.record_ttl_s, negative_ttl_s=self.s.negative_ttl_s)
+                            record_ttl_s=self.s.record_ttl_s, negative_ttl_s=self.s.negative_ttl_s,
+                            steady_state_after=self.steady_after)
         summary["as_expected"] = _as_expected(summary, self.s.expect)
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         try:
@@ -237,15 +245,14 @@ class Runner:
             raise Aborted(f"not all {s.clients} clients probed within 30 s")
 
         self.phase(Phase.STEADY)
-        began = time.time()
-        self._wait(s.steady_state_s)
-        window = [e for e in self.history.events(Kind.PROBE) if e.t >= began]
-        seen = outage(window)
-        if not window or seen["failed_probes"]:
+        held, seen = self._steady_state()
+        if not held:
             raise Aborted(f"steady state not met before injection: {seen['failed_probes']} of "
-                          f"{seen['total_probes']} probes failed in {s.steady_state_s} s")
+                          f"{seen['total_probes']} probes failed in {s.steady_state_s} s "
+                          f"(tolerance {s.max_failed_ratio:.0%})")
 
         self.phase(Phase.INJECT)
+        self._stopping = True
         start = time.monotonic()
         is_empty = self._emptied_yet
         self._timeline(start, start + s.duration_s)
@@ -256,6 +263,7 @@ class Runner:
             self._wait(s.hold_stuck_s)
             if s.repair:
                 self.phase(Phase.REPAIR)
+                self._stopping = False
                 generation = repair(self.store, self.backend, self.history)
                 self.echo(f"run: operator repair pointed every endpoint at plan {generation}")
                 self.phase(Phase.RECOVER)
@@ -264,11 +272,36 @@ class Runner:
             self._wait(2 * s.client_interval_s + 1)
         while self.pending:
             self._wait(0.2)
+        self.phase(Phase.STEADY_AFTER)
+        held, seen = self._steady_state()
+        self.steady_after = {"held": held, "failed_probes": seen["failed_probes"],
+                             "total_probes": seen["total_probes"], "window_s": s.steady_state_s}
+
+    def _steady_state(self) -> tuple[bool, dict]:
+        """The hypothesis over one window: failed probes / probes <= max_failed_ratio."""
+        began = time.time()
+        self._wait(self.s.steady_state_s)
+        seen = outage([e for e in self.history.events(Kind.PROBE) if e.t >= began])
+        total = seen["total_probes"]
+        held = total > 0 and seen["failed_probes"] <= self.s.max_failed_ratio * total
+        return held, seen
+
+    def _check_stop(self) -> None:
+        """Stop conditions: abort the method when the blast radius passes its bound."""
+        bound = self.s.stop_clients_affected_fraction
+        if bound is not None and self._clients and \
+                len(self._affected) / len(self._clients) > bound:
+            raise Aborted(f"stop condition: {len(self._affected)} of {len(self._clients)} "
+                          f"clients affected, beyond stop_clients_affected_fraction {bound}")
 
     def _on_event(self, event) -> None:
         """A worker's event: into the history; structural ones also into a short index the
         run loop polls (probes are most of a history and never matter to those polls)."""
         self.history.add(event)
+        if event.kind is Kind.PROBE:
+            self._clients.add(event.data.get("client"))
+            if event.data.get("outcome") != "ok":
+                self._affected.add(event.data.get("client"))
         if event.kind in STRUCTURAL:
             with self._structure_lock:
                 self._structure.append(event)
@@ -412,6 +445,8 @@ def _as_expected(summary: dict, expect: str) -> bool:
     have noticed); hold: neither. An aborted or errored run is never as expected."""
     if summary["verdict"] not in ("hypothesis-violated", "hypothesis-held"):
         return False
+    if (summary.get("steady_state_after") or {}).get("held") is False:
+        return False   # the system did not return to its steady state
     if expect == "outage":
         return summary["outage"]["detected"]
     if expect == "violation":

@@ -44,7 +44,9 @@ class Scenario:
     clients: int = 52
     prober_containers: int = 2
     client_interval_s: float = 0.5
-    steady_state_s: float = 5.0
+    steady_state_s: float = 5.0          # the steady-state window, before and after
+    max_failed_ratio: float = 0.0        # hypothesis: failed probes / probes in the window
+    stop_clients_affected_fraction: float | None = None   # stop condition: abort beyond it
     duration_s: float = 30.0             # how long the method runs when no outage ends it
     hold_stuck_s: float = 8.0            # after the endpoint empties: show automation stuck
     repair: bool = True                  # operator repair after the outage
@@ -60,13 +62,14 @@ class Scenario:
 
 CHOICES = {"expect": ("outage", "violation", "hold"), "backend": ("powerdns",),
            "empty_answer": ("nxdomain", "nodata"), "alias": ("flattened", "cname")}
+MAXIMUMS_EXTRA = {"max_failed_ratio": 1, "stop_clients_affected_fraction": 1}
 MINIMUMS = {"clients": 1, "prober_containers": 1, "keep_generations": 1, "record_ttl_s": 1,
             "negative_ttl_s": 0, "planner_period_s": 0.05, "client_interval_s": 0.01,
             "seed": 0}
 MAXIMUMS = {"clients": 500, "prober_containers": 9, "keep_generations": 1000,
             "record_ttl_s": 86400, "negative_ttl_s": 86400, "planner_period_s": 60,
             "client_interval_s": 60, "steady_state_s": 600, "duration_s": 86400,
-            "hold_stuck_s": 3600, "recover_s": 86400, "seed": 2**31}
+            "hold_stuck_s": 3600, "recover_s": 86400, "seed": 2**31, **MAXIMUMS_EXTRA}
 _SIMPLE = {f.name: f for f in fields(Scenario) if f.name not in ("faults", "enactors")}
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool,
           "float | None": (int, float, type(None))}

@@ -44,6 +44,7 @@ def test_race_empties_the_endpoint_and_automation_stays_stuck(race):
     assert held["endpoint-never-empty"]["held"] is False
     assert s["automation_stuck"] is True and s["recovered_by"] == "operator-repair"
     assert 0 <= s["detection_lag_ms"] < 1000
+    assert s["steady_state_after"]["held"] is True   # every client resolves again
 
     # Between the emptying and the repair, enactors reported themselves stuck and none
     # applied a plan to an emptied endpoint; after the repair they apply plans again.
@@ -65,7 +66,7 @@ def test_one_history_from_every_part(race):
             "runner", "faults", "operator"} <= sources
     phases = [e.data["phase"] for e in events if e.kind is Kind.PHASE]
     assert phases == ["setup", "start", "steady-state-before", "inject", "observe", "repair",
-                      "recover", "rollback"]
+                      "recover", "steady-state-after", "rollback"]
     started = [e for e in events if e.kind is Kind.FAULT_STARTED]
     assert {(e.data["target"], e.data["step"]) for e in started} == {
         ("enactor-a", "after-freshness-check"), ("enactor-a", "before-cleanup"),

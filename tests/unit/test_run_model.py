@@ -150,3 +150,17 @@ def test_json_schema_file_is_current_and_accepts_the_shipped_experiments():
         assert set(doc) <= set(schema["properties"]), path
         for fault in doc.get("faults") or []:
             assert set(fault) <= set(schema["properties"]["faults"]["items"]["properties"])
+
+
+def test_expectations():
+    from lab.run import _as_expected
+    outage = {"verdict": "hypothesis-violated", "outage": {"detected": True},
+              "invariants": [{"name": "x", "held": False}], "steady_state_after": {"held": True}}
+    quiet_violation = dict(outage, outage={"detected": False})
+    held = {"verdict": "hypothesis-held", "outage": {"detected": False},
+            "invariants": [{"name": "x", "held": True}], "steady_state_after": {"held": True}}
+    assert _as_expected(outage, "outage") and _as_expected(outage, "violation")
+    assert not _as_expected(quiet_violation, "outage") and _as_expected(quiet_violation, "violation")
+    assert _as_expected(held, "hold") and not _as_expected(outage, "hold")
+    assert not _as_expected(dict(outage, steady_state_after={"held": False}), "outage")
+    assert not _as_expected(dict(held, verdict="aborted"), "hold")
