@@ -5,7 +5,6 @@ Every loop is bounded by ``max_seconds`` and stops by itself."""
 
 import random
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
@@ -19,7 +18,6 @@ from lab.core.enactor import Enactor, EnactorSettings, Pass, Retrying, RetryEndp
 from lab.core.history import History, Kind
 from lab.core.planner import Planner
 from lab.core.ports import TransientError
-from lab.dnsclient import probe
 from lab.errors import LabError
 from lab.etcd import EtcdGateway
 from lab.eventlog import stdout_sink
@@ -136,32 +134,21 @@ def clients_for(first: int, count: int, endpoints: list[str], ipv6_endpoints: se
 def run_clients(*, clients: list[Client], zone: str, resolver: str, authoritative: str,
                 interval_s: float, timeout_s: float, max_seconds: float,
                 metrics_port: int | None = None, source: str = "prober") -> int:
+    """Run the virtual clients in one event loop (lab/probeloop.py); every probe becomes a
+    timestamped event on stdout and a metrics update."""
+    from lab.probeloop import run_loop
+
     history, metrics = _history(metrics_port)
     for c in clients:
         metrics.client(c.group, c.endpoint)
-    deadline = time.monotonic() + max_seconds
     log(f"{source}: {len(clients)} clients probing every {interval_s} s")
 
-    def loop(index: int, c: Client) -> None:
-        server, recursion = (resolver, True) if c.group == "resolver" else (authoritative, False)
-        next_at = time.monotonic() + interval_s * index / max(1, len(clients))
-        while True:
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            if time.monotonic() >= deadline:
-                return
-            r = probe(c.group, server, f"{c.endpoint}.{zone}", rdtype=c.rdtype,
-                      timeout_s=timeout_s, recursion=recursion)
-            history.append(source, Kind.PROBE, client=c.id, group=c.group, endpoint=c.endpoint,
-                           outcome=r.outcome.value, rcode=r.rcode, addresses=r.addresses,
-                           latency_ms=round(r.latency_s * 1000, 2))
-            next_at = max(next_at + interval_s, time.monotonic())
+    def emit(client, group, endpoint, outcome, rcode, addresses, latency_ms):
+        history.append(source, Kind.PROBE, client=client, group=group, endpoint=endpoint,
+                       outcome=outcome, rcode=rcode, addresses=addresses, latency_ms=latency_ms)
 
-    threads = [threading.Thread(target=loop, args=(i, c), daemon=True, name=c.id)
-               for i, c in enumerate(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    made = run_loop(clients, zone=zone,
+                    servers={"resolver": (resolver, 53, True), "direct": (authoritative, 53, False)},
+                    interval_s=interval_s, timeout_s=timeout_s, max_seconds=max_seconds, emit=emit)
+    log(f"{source}: stopping after {made} probes ({max_seconds:.0f} s bound reached)")
     return 0

@@ -124,3 +124,29 @@ def test_race_interleaving_on_real_pdns_and_etcd(world):
     assert ask(auth, regional)[0] == "NOERROR" and ask(auth, regional)[1]
     planner.publish()
     assert b.run_once() is Pass.APPLIED
+
+
+def test_dnslab_repair_points_every_endpoint_at_the_newest_plan(world):
+    from tests.docker.helpers import dnslab
+    make, auth = world
+    store, backend = make("nxdomain")
+    planner = Planner(store, History(time.monotonic), random.Random(3))
+    for _ in range(3):
+        planner.publish()
+    newest = store.newest().generation
+    assert ask(auth, f"dynamodb.us-east-1.{config.ZONE}")[0] == "NXDOMAIN"   # never applied
+    proc = dnslab("repair")
+    assert proc.returncode == 0, proc.stderr
+    assert f"plan {newest}" in proc.stderr
+    for endpoint in DEFAULT_ENDPOINTS:
+        rdtype = "AAAA" if endpoint.endswith(".api") else "A"
+        rcode, addresses = ask(auth, f"{endpoint}.{config.ZONE}", rdtype)
+        assert rcode == "NOERROR" and addresses, endpoint
+        assert backend.applied(endpoint) == newest
+
+
+def test_dnslab_repair_without_plans_says_what_to_do(world):
+    from tests.docker.helpers import dnslab
+    proc = dnslab("repair")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("dnslab: error: no plan in the plan store")
