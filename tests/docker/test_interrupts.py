@@ -29,6 +29,16 @@ def start_run(out: Path) -> subprocess.Popen:
                             text=True)
 
 
+@pytest.fixture(autouse=True)
+def never_leave_a_run_behind(lab):
+    """Whatever happens in a test here, the next test must find no run, worker or fault."""
+    yield
+    etcd = EtcdGateway(lab.address("plan-store"))
+    wait_for(lambda: active_run(etcd) is None, timeout_s=30, what="no active run")
+    from lab.run import recover_abandoned
+    recover_abandoned(lab, echo=lambda m: None)
+
+
 def faults_in_place(lab) -> bool:
     channel = EtcdFaults(EtcdGateway(lab.address("plan-store"))).active()
     return bool(paused(lab)) and bool(channel)
