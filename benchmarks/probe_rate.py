@@ -2,7 +2,7 @@
 the same PowerDNS in the same run, as a ratio. The lab's probes are real: each one is a UDP
 query, a parsed answer and a timestamped event on the worker's stdout.
 
-    .venv/bin/python benchmarks/probe_rate.py --seconds 10 --clients 26
+    .venv/bin/python benchmarks/probe_rate.py --seconds 10 --probers 3 --clients 18
 
 Both load generators run in lab containers on the lab network against pdns-auth only, each
 bounded by --seconds (they stop by themselves). The lab's target is >= 0.25.
@@ -41,8 +41,8 @@ def wait_exit(workers: Workers, name: str, timeout_s: float):
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=int, default=10)
-    p.add_argument("--clients", type=int, default=26, help="client threads in one prober")
-    p.add_argument("--probers", type=int, default=2, help="prober containers")
+    p.add_argument("--clients", type=int, default=18, help="virtual clients in one prober")
+    p.add_argument("--probers", type=int, default=3, help="prober containers")
     args = p.parse_args()
     subprocess.run([sys.executable, "-m", "lab", "up", "--no-grafana", "-q"], check=True, cwd=ROOT)
     stack = Stack(echo=None)

@@ -14,22 +14,33 @@ from lab.core.history import Event
 class JsonLines:
     """Append events to a text stream, one JSON object per line, flushed per event."""
 
-    def __init__(self, stream: TextIO, also: Callable[[Event], None] | None = None):
+    def __init__(self, stream: TextIO, also: Callable[[Event], None] | None = None, *,
+                 flush_each: bool = True):
         self.stream = stream
         self.also = also
+        self.flush_each = flush_each   # False: the owner calls flush() (e.g. before it waits)
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        line = json.dumps(event.to_json(), separators=(",", ":"))
+        line = _ENCODER.encode(event.to_json())
         with self._lock:
             self.stream.write(line + "\n")
-            self.stream.flush()
+            if self.flush_each:
+                self.stream.flush()
         if self.also:
             self.also(event)
 
+    def flush(self) -> None:
+        with self._lock:
+            self.stream.flush()
 
-def stdout_sink(also: Callable[[Event], None] | None = None) -> JsonLines:
-    return JsonLines(sys.stdout, also)
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+def stdout_sink(also: Callable[[Event], None] | None = None, *,
+                flush_each: bool = True) -> JsonLines:
+    return JsonLines(sys.stdout, also, flush_each=flush_each)
 
 
 def parse_line(line: str | bytes) -> Event | None:

@@ -43,6 +43,8 @@ class WorkerMetrics:
         self.clients = Gauge("dnslab_clients", "Virtual clients.", ["group", "endpoint"],
                              registry=r)
         self._failing: dict[tuple, set] = {}
+        self._probe_children: dict[tuple, object] = {}   # label lookups are the hot path
+        self._latency_children: dict[str, object] = {}
 
     def client(self, group: str, endpoint: str) -> None:
         self.clients.labels(group, endpoint).inc()
@@ -51,12 +53,22 @@ class WorkerMetrics:
     def __call__(self, e: Event) -> None:
         d = e.data
         if e.kind is Kind.PROBE:
-            self.probes.labels(d["group"], d["endpoint"], d["outcome"], d["rcode"]).inc()
-            self.latency.labels(d["group"]).observe(d["latency_ms"] / 1000)
-            key = (d["group"], d["endpoint"])
+            group, endpoint, outcome = d["group"], d["endpoint"], d["outcome"]
+            labels = (group, endpoint, outcome, d["rcode"])
+            child = self._probe_children.get(labels)
+            if child is None:
+                child = self._probe_children[labels] = self.probes.labels(*labels)
+            child.inc()
+            latency = self._latency_children.get(group)
+            if latency is None:
+                latency = self._latency_children[group] = self.latency.labels(group)
+            latency.observe(d["latency_ms"] / 1000)
+            key = (group, endpoint)
             failing = self._failing.setdefault(key, set())
-            (failing.discard if d["outcome"] == "ok" else failing.add)(d["client"])
-            self.failing.labels(*key).set(len(failing))
+            before = len(failing)
+            (failing.discard if outcome == "ok" else failing.add)(d["client"])
+            if len(failing) != before:
+                self.failing.labels(*key).set(len(failing))
         elif e.kind is Kind.PLAN_PUBLISHED:
             self.published.set(d["generation"])
         elif e.kind is Kind.ENDPOINT_APPLIED:

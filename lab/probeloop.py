@@ -76,10 +76,12 @@ class _Client:
 
 def run_loop(clients, *, zone: str, servers: dict[str, tuple[str, int, bool]], interval_s: float,
              timeout_s: float, max_seconds: float,
-             emit: Callable[..., None], clock=time.monotonic) -> int:
+             emit: Callable[..., None], clock=time.monotonic,
+             idle: Callable[[], None] | None = None) -> int:
     """Probe until ``max_seconds`` have passed; ``servers``: group -> (address, port,
     recursion desired).
-    ``emit(client, group, endpoint, outcome, rcode, addresses, latency_ms)`` per probe.
+    ``emit(client, group, endpoint, outcome, rcode, addresses, latency_ms)`` per probe;
+    ``idle()`` each time the loop is about to wait.
     Returns the number of probes. Bounded in time; stops by itself."""
     socks = {}
     for group, (address, port, _) in servers.items():
@@ -143,6 +145,8 @@ def run_loop(clients, *, zone: str, servers: dict[str, tuple[str, int, bool]], i
             wake = min([deadline if not inflight else now + timeout_s]
                        + ([due[0][0]] if due and now < deadline else [])
                        + ([sent_order[0][0] + timeout_s] if sent_order else []))
+            if idle is not None:
+                idle()   # e.g. flush the events written since the last wait
             ready, _, _ = select.select(list(by_sock), [], [], max(0.0, wake - clock()))
             for fd in ready:
                 sock = by_sock[fd]

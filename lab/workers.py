@@ -30,12 +30,13 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _history(metrics_port: int | None) -> tuple[History, WorkerMetrics]:
+def _history(metrics_port: int | None, *, flush_each: bool = True) -> tuple[History, WorkerMetrics]:
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
     if metrics_port:
         start_http_server(metrics_port, registry=registry)
-    return History(time.time, stdout_sink(also=metrics)), metrics
+    # Workers keep no events in memory: the runner's history is the record.
+    return History(time.time, stdout_sink(also=metrics, flush_each=flush_each), keep=False), metrics
 
 
 # -- planner -------------------------------------------------------------------------------
@@ -138,7 +139,9 @@ def run_clients(*, clients: list[Client], zone: str, resolver: str, authoritativ
     timestamped event on stdout and a metrics update."""
     from lab.probeloop import run_loop
 
-    history, metrics = _history(metrics_port)
+    # Probe events are flushed each time the loop is about to wait (not per event): at most
+    # one loop iteration of events sits in the buffer.
+    history, metrics = _history(metrics_port, flush_each=False)
     for c in clients:
         metrics.client(c.group, c.endpoint)
     log(f"{source}: {len(clients)} clients probing every {interval_s} s")
@@ -149,6 +152,7 @@ def run_clients(*, clients: list[Client], zone: str, resolver: str, authoritativ
 
     made = run_loop(clients, zone=zone,
                     servers={"resolver": (resolver, 53, True), "direct": (authoritative, 53, False)},
-                    interval_s=interval_s, timeout_s=timeout_s, max_seconds=max_seconds, emit=emit)
+                    interval_s=interval_s, timeout_s=timeout_s, max_seconds=max_seconds, emit=emit,
+                    idle=history.sink.flush)
     log(f"{source}: stopping after {made} probes ({max_seconds:.0f} s bound reached)")
     return 0

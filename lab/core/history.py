@@ -49,16 +49,19 @@ class Event:
 class History:
     """Thread-safe append-only event list with an optional sink called per event."""
 
-    def __init__(self, clock: Callable[[], float], sink: Callable[[Event], None] | None = None):
+    def __init__(self, clock: Callable[[], float], sink: Callable[[Event], None] | None = None,
+                 *, keep: bool = True):
         self.clock = clock
         self.sink = sink
+        self.keep = keep   # False: only pass events to the sink (long-running workers)
         self._events: list[Event] = []
         self._lock = threading.Lock()
 
     def append(self, source: str, kind: Kind, **data) -> Event:
         with self._lock:
             event = Event(self.clock(), source, kind, data)
-            self._events.append(event)
+            if self.keep:
+                self._events.append(event)
             if self.sink:
                 self.sink(event)
             return event
