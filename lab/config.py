@@ -28,6 +28,25 @@ def published_ports() -> dict[str, tuple[str, int]]:
     }
 
 
+def go_proxy() -> str | None:
+    """The Go module proxy CoreDNS is built from: $DNSLAB_GOPROXY, else the machine's own
+    `go env GOPROXY`, else $GOPROXY. Never a host named in the lab's code."""
+    import shutil
+    import subprocess
+    if value := os.environ.get("DNSLAB_GOPROXY"):
+        return value
+    for go in (shutil.which("go"), "/usr/local/go/bin/go"):
+        if go and os.path.exists(go):
+            try:
+                out = subprocess.run([go, "env", "GOPROXY"], capture_output=True, text=True,
+                                     timeout=30).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if out and out != "off":
+                return out
+    return os.environ.get("GOPROXY") or None
+
+
 def repo_root() -> Path:
     """The directory holding compose.yaml: $DNSLAB_HOME, else the source checkout, else cwd."""
     if home := os.environ.get("DNSLAB_HOME"):

@@ -154,6 +154,14 @@ class Stack:
         self.check_compose()
         self.check_base_image()
         self.compose("build")
+        proxy = config.go_proxy()
+        if proxy is None:
+            if self.echo:
+                self.echo("dnslab: CoreDNS not built: no Go module proxy known; set "
+                          "DNSLAB_GOPROXY (or install Go so `go env GOPROXY` answers)")
+            return
+        os.environ["DNSLAB_GOPROXY"] = proxy
+        self.compose("--profile", "coredns", "build", "coredns")
 
     def up(self, *, build: bool = True, grafana: bool | None = None) -> list[str]:
         self.preflight()
