@@ -442,7 +442,8 @@ def reset_zone(backend, negative_ttl_s: int) -> None:
 
 def _as_expected(summary: dict, expect: str) -> bool:
     """outage: clients lost the endpoint; violation: an invariant broke (clients may not
-    have noticed); hold: neither. An aborted or errored run is never as expected."""
+    have noticed); no-outage: clients never lost it (invariants may break, and are
+    reported); hold: neither. An aborted or errored run is never as expected."""
     if summary["verdict"] not in ("hypothesis-violated", "hypothesis-held"):
         return False
     if (summary.get("steady_state_after") or {}).get("held") is False:
@@ -451,4 +452,6 @@ def _as_expected(summary: dict, expect: str) -> bool:
         return summary["outage"]["detected"]
     if expect == "violation":
         return any(v["held"] is False for v in summary["invariants"])
+    if expect == "no-outage":
+        return not summary["outage"]["detected"]
     return summary["verdict"] == "hypothesis-held"

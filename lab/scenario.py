@@ -31,7 +31,7 @@ class TimedFault:
 @dataclass(frozen=True)
 class Scenario:
     title: str
-    expect: str                          # "outage" | "violation" | "hold" (see run._as_expected)
+    expect: str          # "outage" | "violation" | "no-outage" | "hold" (see run._as_expected)
     seed: int = 1
     backend: str = "powerdns"
     empty_answer: str = "nxdomain"
@@ -60,7 +60,7 @@ class Scenario:
         return max(self.record_ttl_s, self.negative_ttl_s) + self.record_ttl_s + 5
 
 
-CHOICES = {"expect": ("outage", "violation", "hold"), "backend": ("powerdns",),
+CHOICES = {"expect": ("outage", "violation", "no-outage", "hold"), "backend": ("powerdns",),
            "empty_answer": ("nxdomain", "nodata"), "alias": ("flattened", "cname")}
 MAXIMUMS_EXTRA = {"max_failed_ratio": 1, "stop_clients_affected_fraction": 1}
 MINIMUMS = {"clients": 1, "prober_containers": 1, "keep_generations": 1, "record_ttl_s": 1,

@@ -162,5 +162,7 @@ def test_expectations():
     assert _as_expected(outage, "outage") and _as_expected(outage, "violation")
     assert not _as_expected(quiet_violation, "outage") and _as_expected(quiet_violation, "violation")
     assert _as_expected(held, "hold") and not _as_expected(outage, "hold")
+    assert _as_expected(quiet_violation, "no-outage") and _as_expected(held, "no-outage")
+    assert not _as_expected(outage, "no-outage")
     assert not _as_expected(dict(outage, steady_state_after={"held": False}), "outage")
     assert not _as_expected(dict(held, verdict="aborted"), "hold")
