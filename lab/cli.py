@@ -268,18 +268,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--empty-answer", choices=("nxdomain", "nodata"), default="nxdomain")
     s.set_defaults(func=cmd_repair, quiet=True)
 
-    worker = {"--max-seconds": dict(type=float, default=3600.0,
-                                    help="stop by itself after this long"),
-              "--metrics-port": dict(type=int, default=None)}
-    s = sub.add_parser("planner", help="worker: publish a plan generation every period")
+    def worker(name: str, help: str, func):
+        """A worker command: the flags every worker shares, then its own."""
+        w = sub.add_parser(name, help=f"worker: {help}")
+        w.add_argument("--max-seconds", type=float, default=3600.0,
+                       help="stop by itself after this long")
+        w.add_argument("--metrics-port", type=int, default=None)
+        w.set_defaults(func=func)
+        return w
+
+    s = worker("planner", "publish a plan generation every period", cmd_planner)
     s.add_argument("--store", default=os.environ.get("LAB_PLAN_STORE_ADDRESS"), required=False)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--period", type=float, default=1.0)
-    for k, v in worker.items():
-        s.add_argument(k, **v)
-    s.set_defaults(func=cmd_planner)
 
-    s = sub.add_parser("enactor", help="worker: apply the newest plan, then clean up")
+    s = worker("enactor", "apply the newest plan, then clean up", cmd_enactor)
     s.add_argument("--name", required=True)
     s.add_argument("--store", default=os.environ.get("LAB_PLAN_STORE_ADDRESS"))
     s.add_argument("--auth", default=os.environ.get("LAB_AUTH_ADDRESS"))
@@ -290,11 +293,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--ttl", type=int, default=5)
     s.add_argument("--alias", choices=("flattened", "cname"), default="flattened")
     s.add_argument("--poll", type=float, default=0.2)
-    for k, v in worker.items():
-        s.add_argument(k, **v)
-    s.set_defaults(func=cmd_enactor)
 
-    s = sub.add_parser("clients", help="worker: virtual clients resolving the endpoints")
+    s = worker("clients", "virtual clients resolving the endpoints", cmd_clients)
     s.add_argument("--first", type=int, default=0)
     s.add_argument("--count", type=int, default=26)
     s.add_argument("--source", default="prober")
@@ -304,9 +304,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--auth", default=os.environ.get("LAB_AUTH_ADDRESS"))
     s.add_argument("--interval", type=float, default=0.5)
     s.add_argument("--timeout", type=float, default=1.0)
-    for k, v in worker.items():
-        s.add_argument(k, **v)
-    s.set_defaults(func=cmd_clients)
 
     s = sub.add_parser("healthcheck", help="exit 0 when URL answers 200 (container healthchecks)")
     s.add_argument("url")

@@ -23,7 +23,7 @@ from lab.core.history import History, Kind
 from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.errors import LabError
 from lab.etcd import EtcdGateway
-from lab.eventlog import JsonLines, write_events
+from lab.eventlog import JsonLines, read_events, write_events
 from lab.faults import EtcdFaults, RunLease, active_run
 from lab.planstore.etcd import EtcdPlanStore
 from lab.runtime import Workers
@@ -166,7 +166,6 @@ class Runner:
         finally:
             self._events_file.close()
         self.echo(f"run: {Phase.DECIDE.value}")
-        from lab.eventlog import read_events
         events = sorted(read_events(events_path), key=lambda e: e.t)
         write_events(events_path, events)
         summary = summarize(events, backend=self.s.backend, seed=self.s.seed, status=status,
@@ -200,9 +199,7 @@ class Runner:
         self.lease = RunLease(etcd, self.run_id).start()
         self.backend = pdns_backend(auth, api_key, config.ZONE, empty_answer=s.empty_answer,
                                     ttl=s.record_ttl_s, alias=s.alias)
-        self.workers.remove_all()
-        self.workers.unpause_everything()
-        self.faults.clear()
+        clear_leftovers(self.workers, self.faults)
         reset_zone(self.backend, s.negative_ttl_s)
         self.store.reset()
         self.stack.container("recursor").exec_run(
@@ -399,6 +396,20 @@ class Runner:
             self._restore(kind, target)
 
 
+def clear_leftovers(workers: Workers, faults: EtcdFaults | None) -> list[str]:
+    """Unpause the lab's containers, remove its workers, empty the fault channel; what was
+    done, as phrases. Used by a run's set-up and by recovery after a killed run."""
+    done = [f"unpaused {name}" for name in workers.unpause_everything()]
+    done += [f"removed {name}" for name in workers.remove_all()]
+    if faults is not None:
+        try:
+            if n := faults.clear():
+                done.append(f"cleared {n} fault(s)")
+        except LabError:
+            pass
+    return done
+
+
 def recover_abandoned(stack, echo=print) -> list[str]:
     """Undo what a run killed outright (SIGKILL, power loss) left behind: paused lab
     containers, worker containers, faults in the channel. Does nothing while a live run holds
@@ -410,15 +421,8 @@ def recover_abandoned(stack, echo=print) -> list[str]:
             return []
     except (StackNotUp, LabError):
         etcd = None
-    workers = Workers(stack.client, run_id="recovery", net_prefix="")
-    done = [f"unpaused {name}" for name in workers.unpause_everything()]
-    done += [f"removed {name}" for name in workers.remove_all()]
-    if etcd is not None:
-        try:
-            if n := EtcdFaults(etcd).clear():
-                done.append(f"cleared {n} fault(s)")
-        except LabError:
-            pass
+    done = clear_leftovers(Workers(stack.client, run_id="recovery", net_prefix=""),
+                           EtcdFaults(etcd) if etcd is not None else None)
     if done:
         echo(f"dnslab: recovered from an interrupted run: {'; '.join(done)}")
     return done
