@@ -24,7 +24,7 @@ from lab.core.planner import Planner  # noqa: E402
 from lab.eventlog import parse_line  # noqa: E402
 from lab.runtime import Workers  # noqa: E402
 from lab.stack import Stack  # noqa: E402
-from lab.workers import pdns_backend  # noqa: E402
+from lab.backends import plans_backend  # noqa: E402
 
 
 def wait_exit(workers: Workers, name: str, timeout_s: float):
@@ -47,8 +47,8 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "lab", "up", "--no-grafana", "-q"], check=True, cwd=ROOT)
     stack = Stack(echo=None)
     auth = stack.address("pdns-auth")
-    backend = pdns_backend(auth, stack.secret("pdns-api-key"), config.ZONE,
-                           empty_answer="nxdomain", ttl=5)
+    backend = plans_backend("powerdns", config.ZONE, empty_answer="nxdomain", ttl=5,
+                            pdns_address=auth, pdns_api_key=stack.secret("pdns-api-key"))
     import random
 
     from lab.core.history import History

@@ -7,6 +7,7 @@ import urllib.request
 from pathlib import Path
 
 from lab import __version__, config
+from lab.backends import BACKENDS
 from lab.errors import LabError, SecretMissing
 
 
@@ -114,9 +115,12 @@ def cmd_planner(args) -> int:
 
 
 def cmd_enactor(args) -> int:
-    from lab.workers import pdns_backend, run_enactor
-    backend = pdns_backend(args.auth, _read_secret_file(args.api_key_file), config.ZONE,
-                           empty_answer=args.empty_answer, ttl=args.ttl, alias=args.alias)
+    from lab.backends import plans_backend
+    from lab.workers import run_enactor
+    key = _read_secret_file(args.api_key_file) if args.backend == "powerdns" else None
+    backend = plans_backend(args.backend, config.ZONE, empty_answer=args.empty_answer,
+                            ttl=args.ttl, alias=args.alias, pdns_address=args.auth,
+                            pdns_api_key=key, zone_store_address=args.zone_store)
     return run_enactor(name=args.name, store_address=args.store, backend=backend, keep=args.keep,
                        poll_s=args.poll, max_seconds=args.max_seconds,
                        metrics_port=args.metrics_port)
@@ -141,7 +145,8 @@ def cmd_run(args) -> int:
 
     from lab import suite
     from lab.run import Runner
-    items = [(p, suite.with_overrides(s, seed=args.seed, duration=args.duration))
+    items = [(p, suite.with_overrides(s, seed=args.seed, duration=args.duration,
+                                      backend=args.backend))
              for p, s in suite.collect(args.files)]
     if args.dry:
         for path, s in items:
@@ -182,12 +187,17 @@ def cmd_repair(args) -> int:
     from lab.core.history import History
     from lab.eventlog import stdout_sink
     from lab.planstore.etcd import EtcdPlanStore
-    from lab.workers import pdns_backend
+    from lab.backends import plans_backend
     stack = _stack(args)
     _recover(stack)
     store = EtcdPlanStore(stack.address("plan-store"))
-    backend = pdns_backend(stack.address("pdns-auth"), stack.secret("pdns-api-key"), config.ZONE,
-                           empty_answer=args.empty_answer, ttl=args.ttl, alias=args.alias)
+    if args.backend == "powerdns":
+        where = {"pdns_address": stack.address("pdns-auth"),
+                 "pdns_api_key": stack.secret("pdns-api-key")}
+    else:
+        where = {"zone_store_address": stack.address("zone-store")}
+    backend = plans_backend(args.backend, config.ZONE, empty_answer=args.empty_answer,
+                            ttl=args.ttl, alias=args.alias, **where)
     history = History(_time.time, stdout_sink() if args.events else None)
     generation = repair(store, backend, history)
     if generation is None:
@@ -203,6 +213,12 @@ def cmd_healthcheck(args) -> int:
     except OSError as e:
         print(f"healthcheck: {args.url}: {e}", file=sys.stderr)
         return 1
+
+
+def _env_backend() -> str | None:
+    """$DNSLAB_BACKEND (the compose variable), empty meaning unset; a bad value is refused
+    when the command line is parsed."""
+    return os.environ.get("DNSLAB_BACKEND") or None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -258,6 +274,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=None,
                    help="override the experiment's duration_s (seconds the method runs)")
     s.add_argument("--seed", type=int, default=None, help="override the experiment's seed")
+    s.add_argument("--backend", choices=BACKENDS, default=_env_backend(),
+                   help="override the experiment's backend (default: $DNSLAB_BACKEND, else "
+                        "each file's `backend`)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_run)
 
@@ -266,6 +285,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--events", action="store_true", help="print the repair events as JSON lines")
     s.add_argument("--alias", choices=("flattened", "cname"), default="flattened")
     s.add_argument("--empty-answer", choices=("nxdomain", "nodata"), default="nxdomain")
+    s.add_argument("--backend", choices=BACKENDS, default=_env_backend() or "powerdns",
+                   help="the backend to repair (default: $DNSLAB_BACKEND, else powerdns)")
     s.set_defaults(func=cmd_repair, quiet=True)
 
     def worker(name: str, help: str, func):
@@ -285,7 +306,11 @@ def parser() -> argparse.ArgumentParser:
     s = worker("enactor", "apply the newest plan, then clean up", cmd_enactor)
     s.add_argument("--name", required=True)
     s.add_argument("--store", default=os.environ.get("LAB_PLAN_STORE_ADDRESS"))
-    s.add_argument("--auth", default=os.environ.get("LAB_AUTH_ADDRESS"))
+    s.add_argument("--backend", choices=BACKENDS, default="powerdns")
+    s.add_argument("--auth", default=os.environ.get("LAB_AUTH_ADDRESS"),
+                   help="PowerDNS address (powerdns backend)")
+    s.add_argument("--zone-store", default=os.environ.get("LAB_ZONE_STORE_ADDRESS"),
+                   help="CoreDNS's etcd address (coredns backend)")
     s.add_argument("--api-key-file", default=os.environ.get("PDNS_API_KEY_FILE",
                                                             "/run/secrets/pdns-api-key"))
     s.add_argument("--keep", type=int, default=5, help="generations clean-up keeps")

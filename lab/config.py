@@ -15,7 +15,8 @@ PDNS_SERVER_ID = "localhost"
 SECRETS = ("pdns-api-key", "grafana-admin-password")
 
 # Services `dnslab up` starts (Grafana is added only when its image is available).
-CORE_SERVICES = ("pdns-auth", "recursor", "plan-store", "prober", "prometheus")
+CORE_SERVICES = ("pdns-auth", "recursor", "plan-store", "zone-store", "coredns",
+                 "recursor-coredns", "prober", "prometheus")
 OPTIONAL_SERVICES = ("grafana",)
 GRAFANA_IMAGE = "grafana/grafana-oss:11.3.0"
 

@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 
 from lab import config
+from lab.backends import SERVICES, plans_backend
 from lab.core.blast import emptied, outage, summarize
 from lab.core.enactor import repair
 from lab.core.faults import CHANNEL_KINDS, FaultKind
@@ -28,7 +29,6 @@ from lab.faults import EtcdFaults, RunLease, active_run
 from lab.planstore.etcd import EtcdPlanStore
 from lab.runtime import Workers
 from lab.scenario import Scenario
-from lab.workers import pdns_backend
 
 IPV6_ENDPOINTS = {"dynamodb.us-east-1.api"}
 PLANNER_HOST, FIRST_ENACTOR_HOST, FIRST_PROBER_HOST = 40, 41, 31
@@ -171,7 +171,9 @@ class Runner:
         summary = summarize(events, backend=self.s.backend, seed=self.s.seed, status=status,
                             title=self.s.title, run_id=self.run_id, expected=self.s.expect,
                             reason=reason, empty_answer=self.s.empty_answer, alias=self.s.alias,
-                            record_ttl_s=self.s.record_ttl_s, negative_ttl_s=self.s.negative_ttl_s,
+                            record_ttl_s=self.s.record_ttl_s,
+                            negative_ttl_s=self.s.effective_negative_ttl_s,
+                            requested_negative_ttl_s=self.s.negative_ttl_s,
                             steady_state_after=self.steady_after)
         summary["as_expected"] = _as_expected(summary, self.s.expect)
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -187,22 +189,29 @@ class Runner:
         s = self.s
         self.phase(Phase.SETUP)
         client = self.stack.client
-        auth = self.stack.address("pdns-auth")
-        resolver = self.stack.address("recursor")
+        services = SERVICES[s.backend]
+        auth = self.stack.address(services.server)
+        resolver = self.stack.address(services.resolver)
         store_address = self.stack.address("plan-store")
+        zone_store = self.stack.address("zone-store")
+        pdns = self.stack.address("pdns-auth")
         api_key = self.stack.secret("pdns-api-key")
-        net_prefix = auth.rsplit(".", 1)[0]
+        net_prefix = store_address.rsplit(".", 1)[0]
         self.workers = Workers(client, run_id=self.run_id, net_prefix=net_prefix)
         etcd = EtcdGateway(store_address)
         self.faults = EtcdFaults(etcd)
         self.store = EtcdPlanStore(store_address)
         self.lease = RunLease(etcd, self.run_id).start()
-        self.backend = pdns_backend(auth, api_key, config.ZONE, empty_answer=s.empty_answer,
-                                    ttl=s.record_ttl_s, alias=s.alias)
+        self.backend = plans_backend(s.backend, config.ZONE, empty_answer=s.empty_answer,
+                                     ttl=s.record_ttl_s, alias=s.alias, pdns_address=pdns,
+                                     pdns_api_key=api_key, zone_store_address=zone_store)
         clear_leftovers(self.workers, self.faults)
-        reset_zone(self.backend, s.negative_ttl_s)
+        self.backend.reset(DEFAULT_ENDPOINTS, s.negative_ttl_s)
         self.store.reset()
-        self.stack.container("recursor").exec_run(
+        if s.effective_negative_ttl_s != s.negative_ttl_s:
+            self.echo(f"run: {s.backend} fixes the negative TTL at {s.effective_negative_ttl_s} s"
+                      f" (the experiment asks {s.negative_ttl_s} s)")
+        self.stack.container(services.resolver).exec_run(
             ["rec_control", "--socket-dir=/var/run/pdns-recursor", "wipe-cache", f"{config.ZONE}$"])
 
         self.phase(Phase.START)
@@ -213,7 +222,8 @@ class Runner:
         self.workers.follow("planner", self._on_event)
         for i, name in enumerate(s.enactors):
             self.workers.start(name, [
-                "enactor", "--name", name, "--store", store_address, "--auth", auth,
+                "enactor", "--name", name, "--store", store_address, "--backend", s.backend,
+                "--auth", pdns, "--zone-store", zone_store,
                 "--keep", str(s.keep_generations), "--empty-answer", s.empty_answer,
                 "--alias", s.alias,
                 "--ttl", str(s.record_ttl_s), "--max-seconds", bound,
@@ -426,22 +436,6 @@ def recover_abandoned(stack, echo=print) -> list[str]:
     if done:
         echo(f"dnslab: recovered from an interrupted run: {'; '.join(done)}")
     return done
-
-
-def reset_zone(backend, negative_ttl_s: int) -> None:
-    """No plans and no endpoints in the lab zone; the SOA carries the run's negative TTL."""
-    backend.reset(DEFAULT_ENDPOINTS)
-    api = backend.api
-    changes = []
-    for rr in api.zone(backend.zone).get("rrsets", []):
-        name, rtype = rr["name"], rr["type"]
-        if rtype == "SOA":
-            fields = rr["records"][0]["content"].split()
-            fields[-1] = str(negative_ttl_s)
-            changes.append({"name": name, "type": "SOA", "ttl": negative_ttl_s,
-                            "changetype": "REPLACE",
-                            "records": [{"content": " ".join(fields), "disabled": False}]})
-    api.patch(backend.zone, changes)
 
 
 def _as_expected(summary: dict, expect: str) -> bool:

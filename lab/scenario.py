@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from lab.backends import BACKENDS, FIXED_NEGATIVE_TTL_S
 from lab.core.enactor import STEPS
 from lab.core.faults import Fault, FaultKind
 from lab.core.plan import DEFAULT_ENDPOINTS
@@ -54,13 +55,18 @@ class Scenario:
     faults: tuple[TimedFault, ...] = field(default_factory=tuple)
 
     @property
+    def effective_negative_ttl_s(self) -> int:
+        """The negative TTL resolvers will see: the file's, unless the backend fixes it."""
+        return FIXED_NEGATIVE_TTL_S.get(self.backend, self.negative_ttl_s)
+
+    @property
     def recovery_window_s(self) -> float:
         if self.recover_s is not None:
             return self.recover_s
-        return max(self.record_ttl_s, self.negative_ttl_s) + self.record_ttl_s + 5
+        return max(self.record_ttl_s, self.effective_negative_ttl_s) + self.record_ttl_s + 5
 
 
-CHOICES = {"expect": ("outage", "violation", "no-outage", "hold"), "backend": ("powerdns",),
+CHOICES = {"expect": ("outage", "violation", "no-outage", "hold"), "backend": BACKENDS,
            "empty_answer": ("nxdomain", "nodata"), "alias": ("flattened", "cname")}
 MAXIMUMS_EXTRA = {"max_failed_ratio": 1, "stop_clients_affected_fraction": 1}
 MINIMUMS = {"clients": 1, "prober_containers": 1, "keep_generations": 1, "record_ttl_s": 1,

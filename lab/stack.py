@@ -153,15 +153,19 @@ class Stack:
         self.client
         self.check_compose()
         self.check_base_image()
+        if not self._export_go_proxy():
+            raise LabError("cannot build CoreDNS: no Go module proxy known; set DNSLAB_GOPROXY "
+                           "(or install Go so `go env GOPROXY` answers)")
         self.compose("build")
+
+    @staticmethod
+    def _export_go_proxy() -> bool:
+        """CoreDNS's image fetches its toolchain and modules from the Go module proxy: hand
+        the machine's own setting to compose's build argument (DNSLAB_GOPROXY)."""
         proxy = config.go_proxy()
-        if proxy is None:
-            if self.echo:
-                self.echo("dnslab: CoreDNS not built: no Go module proxy known; set "
-                          "DNSLAB_GOPROXY (or install Go so `go env GOPROXY` answers)")
-            return
-        os.environ["DNSLAB_GOPROXY"] = proxy
-        self.compose("--profile", "coredns", "build", "coredns")
+        if proxy:
+            os.environ["DNSLAB_GOPROXY"] = proxy
+        return bool(proxy)
 
     def up(self, *, build: bool = True, grafana: bool | None = None) -> list[str]:
         self.preflight()
@@ -175,6 +179,7 @@ class Stack:
                       "starting without Grafana - Prometheus is the UI")
         args = ["up", "--detach", "--wait", "--wait-timeout", "180"]
         if build:
+            self._export_go_proxy()
             args.append("--build")
         self.compose(*args, *services)
         return services

@@ -27,7 +27,10 @@ def collect(paths: list[str]) -> list[tuple[Path, Scenario]]:
     return [(f, load(f)) for f in files]
 
 
-def with_overrides(s: Scenario, *, seed: int | None, duration: float | None) -> Scenario:
+def with_overrides(s: Scenario, *, seed: int | None = None, duration: float | None = None,
+                   backend: str | None = None) -> Scenario:
+    if backend:
+        s = dataclasses.replace(s, backend=backend)
     if seed is not None:
         s = dataclasses.replace(s, seed=seed)
     if duration is not None:
@@ -35,10 +38,17 @@ def with_overrides(s: Scenario, *, seed: int | None, duration: float | None) -> 
     return s
 
 
+def _fixed_note(s: Scenario) -> str:
+    if s.effective_negative_ttl_s == s.negative_ttl_s:
+        return ""
+    return f" (fixed by {s.backend}; the file asks {s.negative_ttl_s} s)"
+
+
 def plan_text(path: Path, s: Scenario) -> str:
     """What a run of ``s`` would do, phase by phase, without touching anything."""
     lines = [f"{path}: {s.title} (expects {s.expect}; backend {s.backend}, seed {s.seed})",
-             f"  setup: empty plan store and zone lab.test, SOA negative TTL {s.negative_ttl_s} s, "
+             f"  setup: empty plan store and zone lab.test, SOA negative TTL "
+             f"{s.effective_negative_ttl_s} s{_fixed_note(s)}, "
              f"alias {s.alias}, emptied answer {s.empty_answer}, record TTL {s.record_ttl_s} s",
              f"  start: planner (one plan every {s.planner_period_s} s), "
              f"{', '.join(s.enactors)} (clean-up keeps {s.keep_generations} generations), "

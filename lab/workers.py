@@ -10,14 +10,12 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from lab.backends.pdns_plans import PowerDNSPlans
-from lab.backends.powerdns import PowerDNS
 import tenacity
 
 from lab.core.enactor import Enactor, EnactorSettings, Pass, Retrying, RetryEndpoint
 from lab.core.history import History, Kind
 from lab.core.planner import Planner
-from lab.core.ports import TransientError
+from lab.core.ports import DnsBackend, TransientError
 from lab.errors import LabError
 from lab.etcd import EtcdGateway
 from lab.eventlog import stdout_sink
@@ -67,12 +65,6 @@ def run_planner(*, store_address: str, seed: int, period_s: float, max_seconds: 
 
 
 # -- enactor -------------------------------------------------------------------------------
-def pdns_backend(auth_address: str, api_key: str, zone: str, *, empty_answer: str,
-                 ttl: int, alias: str = "flattened") -> PowerDNSPlans:
-    return PowerDNSPlans(PowerDNS(auth_address, api_key), zone, empty_answer=empty_answer,
-                         ttl=ttl, alias=alias)
-
-
 def tenacity_retrying(settings: EnactorSettings, sleep=time.sleep) -> Retrying:
     """The enactors' per-endpoint retry policy: tenacity, exponential backoff with jitter,
     capped, at most ``max_attempts`` attempts; gives up by re-raising RetryEndpoint."""
@@ -86,7 +78,7 @@ def tenacity_retrying(settings: EnactorSettings, sleep=time.sleep) -> Retrying:
     return lambda attempt_once: retrying(attempt_once)
 
 
-def run_enactor(*, name: str, store_address: str, backend: PowerDNSPlans, keep: int,
+def run_enactor(*, name: str, store_address: str, backend: DnsBackend, keep: int,
                 poll_s: float, max_seconds: float, metrics_port: int | None = None) -> int:
     history, _ = _history(metrics_port)
     etcd = EtcdGateway(store_address)

@@ -145,15 +145,25 @@ class PowerDNSPlans:
         if changes:
             self._call(self.api.patch, self.zone, changes)
 
-    def reset(self, endpoints) -> None:
-        """Remove every plan tree, alias, rollback record and endpoint record (run set-up)."""
+    def reset(self, endpoints, negative_ttl_s: int | None = None) -> int | None:
+        """Remove every plan tree, alias, rollback record and endpoint record (run set-up);
+        with ``negative_ttl_s``, the zone's SOA minimum (and SOA TTL) become it. Returns the
+        negative TTL the zone now carries (None if it was left as it was)."""
         eps = {self.endpoint_name(e) for e in endpoints}
-        stale = [{"name": name, "type": rtype, "changetype": "DELETE"}
-                 for name, rtype in self._rrsets()
-                 if rtype == "CNAME" or ".plans." in name or name.startswith("_rollback.")
-                 or (name in eps and rtype in ("A", "AAAA", "TXT"))]
-        if stale:
-            self._call(self.api.patch, self.zone, stale)
+        rrsets = self._rrsets()
+        changes = [{"name": name, "type": rtype, "changetype": "DELETE"}
+                   for name, rtype in rrsets
+                   if rtype == "CNAME" or ".plans." in name or name.startswith("_rollback.")
+                   or (name in eps and rtype in ("A", "AAAA", "TXT"))]
+        if negative_ttl_s is not None:
+            for (name, rtype), contents in rrsets.items():
+                if rtype == "SOA":
+                    fields = contents[0].split()
+                    fields[-1] = str(negative_ttl_s)
+                    changes.append(_rrset(name, "SOA", negative_ttl_s, [" ".join(fields)]))
+        if changes:
+            self._call(self.api.patch, self.zone, changes)
+        return negative_ttl_s
 
     def _call(self, fn, *args):
         try:

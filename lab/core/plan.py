@@ -47,5 +47,5 @@ class Plan:
 DEFAULT_ENDPOINTS = {
     "dynamodb.us-east-1": "regional",        # the public regional endpoint
     "dynamodb.us-east-1.api": "regional",    # the newer IPv6 endpoint (dual-stack)
-    "streams.dynamodb.us-east-1": "streams",
+    "dynamodb-streams.us-east-1": "streams",
 }

@@ -77,7 +77,7 @@ def test_delay_at_a_named_step(run):
     _, events = run
     [delay] = started(events, "delay", "enactor-b")
     assert delay.data["step"] == "before-endpoint"
-    assert delay.data["endpoint"] == "streams.dynamodb.us-east-1"
+    assert delay.data["endpoint"] == "dynamodb-streams.us-east-1"
     [done] = ended(events, "delay", "enactor-b")
     assert 0.95 <= done.t - delay.t <= 1.5
 

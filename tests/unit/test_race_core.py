@@ -127,3 +127,10 @@ def test_a_crashing_checker_is_unknown_not_a_pass():
     bad = [History(lambda: 0.0).append("x", Kind.ENDPOINT_APPLIED)]  # no endpoint field
     held = {v.name: v.held for v in check_all(bad)}
     assert held["never-delete-active-plan"] is None
+
+
+def test_no_endpoint_is_below_another():
+    """CoreDNS's etcd plugin answers a name with the records of every name below it, so an
+    endpoint nested under another would answer with both address sets."""
+    names = [f"{e}.lab.test" for e in DEFAULT_ENDPOINTS]
+    assert not [(a, b) for a in names for b in names if a != b and a.endswith("." + b)]

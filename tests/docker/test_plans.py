@@ -1,5 +1,6 @@
-"""Plans on the real PowerDNS: layout, emptied answers, and the race's core interleaving
-with the real plan store (etcd) and the real authoritative server."""
+"""Plans on both real backends (PowerDNS through its API, CoreDNS through its etcd zone
+store): layout, emptied answers, and the race's core interleaving with the real plan store
+(etcd) and the real authoritative server."""
 
 import random
 import time
@@ -11,8 +12,9 @@ import dns.rdatatype
 import pytest
 
 from lab import config
-from lab.backends.pdns_plans import PowerDNSPlans
-from lab.backends.powerdns import PowerDNS
+from lab.backends import SERVICES, plans_backend
+from lab.backends.coredns_plans import CoreDNSPlans
+from lab.etcd import EtcdGateway
 from lab.core.checkers import automation_stuck, check_all
 from lab.core.enactor import STEP_AFTER_CHECK, Enactor, EnactorSettings, Pass, repair
 from lab.core.history import History
@@ -31,22 +33,25 @@ def ask(server, name, rdtype="A"):
     return dns.rcode.to_text(r.rcode()), addrs
 
 
-@pytest.fixture()
-def world(lab):
+@pytest.fixture(params=["powerdns", "coredns"])
+def world(lab, request):
+    kind = request.param
     store = EtcdPlanStore(lab.address("plan-store"))
-    api = PowerDNS(lab.address("pdns-auth"), lab.secret("pdns-api-key"))
+    where = {"pdns_address": lab.address("pdns-auth"), "pdns_api_key": lab.secret("pdns-api-key"),
+             "zone_store_address": lab.address("zone-store")}
 
     def make(empty_answer, alias="flattened"):
-        return store, PowerDNSPlans(api, config.ZONE, empty_answer=empty_answer, alias=alias)
+        return store, plans_backend(kind, config.ZONE, empty_answer=empty_answer, alias=alias,
+                                    ttl=5, **where)
 
-    reset(api, store)
-    yield make, lab.address("pdns-auth")
-    reset(api, store)
+    reset(make, store)
+    yield make, lab.address(SERVICES[kind].server), kind
+    reset(make, store)
 
 
-def reset(api, store):
+def reset(make, store):
     """No plans, no endpoints: each test starts from an empty lab zone and plan store."""
-    PowerDNSPlans(api, config.ZONE).reset(list(DEFAULT_ENDPOINTS) + ENDPOINTS)
+    make("nxdomain")[1].reset(list(DEFAULT_ENDPOINTS) + ENDPOINTS)
     for g in store.generations():
         store.delete(g)
 
@@ -57,7 +62,7 @@ ENDPOINTS = [f"ep-{e}-{a}" for e in ("nxdomain", "nodata") for a in ("flattened"
 @pytest.mark.parametrize("alias", ["flattened", "cname"])
 @pytest.mark.parametrize("empty_answer,rcode", [("nxdomain", "NXDOMAIN"), ("nodata", "NOERROR")])
 def test_deleting_the_active_plan_empties_the_endpoint(world, empty_answer, rcode, alias):
-    make, auth = world
+    make, auth, kind = world
     _, backend = make(empty_answer, alias)
     endpoint = f"ep-{empty_answer}-{alias}"
     plan = Plan(900, {"regional": (Target("198.51.100.7", 60), Target("2001:db8::7", 40))},
@@ -69,19 +74,23 @@ def test_deleting_the_active_plan_empties_the_endpoint(world, empty_answer, rcod
     assert backend.applied(endpoint) == 900 and backend.intact(endpoint)
     assert 900 in backend.generations()
     backend.delete_generation(900)
+    if alias == "cname" and kind == "coredns":
+        rcode = "NOERROR"
     assert ask(auth, fqdn) == (rcode, set())
     assert not backend.intact(endpoint) and 900 not in backend.generations()
     # Where the negative answer lives decides how long resolvers cache it: a flattened
-    # alias empties the endpoint name itself (cached for the SOA negative TTL); a CNAME
-    # stays in the answer (cached for its own TTL) and the tree name is what is negative.
+    # alias empties the endpoint name itself (cached for the SOA negative TTL); on PowerDNS
+    # a CNAME stays in the answer (cached for its own TTL) and the tree name is what is
+    # negative. CoreDNS's etcd plugin drops a CNAME whose in-zone target has no records:
+    # the endpoint answers NOERROR/NODATA with no CNAME, whatever empty_answer asked.
     r = query(auth, fqdn)
     has_cname = any(rrset.rdtype == dns.rdatatype.CNAME for rrset in r.answer)
-    assert has_cname is (alias == "cname")
+    assert has_cname is (alias == "cname" and kind == "powerdns")
     assert [rrset.rdtype for rrset in r.authority] == [dns.rdatatype.SOA]
 
 
-def test_race_interleaving_on_real_pdns_and_etcd(world):
-    make, auth = world
+def test_race_interleaving_on_the_real_backend_and_etcd(world):
+    make, auth, _ = world
     store, backend = make("nxdomain")
     history = History(time.monotonic)
     planner = Planner(store, history, random.Random(11))
@@ -128,14 +137,14 @@ def test_race_interleaving_on_real_pdns_and_etcd(world):
 
 def test_dnslab_repair_points_every_endpoint_at_the_newest_plan(world):
     from tests.docker.helpers import dnslab
-    make, auth = world
+    make, auth, kind = world
     store, backend = make("nxdomain")
     planner = Planner(store, History(time.monotonic), random.Random(3))
     for _ in range(3):
         planner.publish()
     newest = store.newest().generation
     assert ask(auth, f"dynamodb.us-east-1.{config.ZONE}")[0] == "NXDOMAIN"   # never applied
-    proc = dnslab("repair")
+    proc = dnslab("repair", "--backend", kind)
     assert proc.returncode == 0, proc.stderr
     assert f"plan {newest}" in proc.stderr
     for endpoint in DEFAULT_ENDPOINTS:
@@ -147,6 +156,39 @@ def test_dnslab_repair_points_every_endpoint_at_the_newest_plan(world):
 
 def test_dnslab_repair_without_plans_says_what_to_do(world):
     from tests.docker.helpers import dnslab
-    proc = dnslab("repair")
+    proc = dnslab("repair", "--backend", world[2])
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("dnslab: error: no plan in the plan store")
+
+
+def test_coredns_cleanup_is_one_compare_and_swap(lab):
+    """On CoreDNS the clean-up's read and delete are one guarded transaction: an endpoint
+    re-pointed after the read makes the transaction lose; the re-read sees the new pointer
+    and the endpoint keeps its addresses."""
+    etcd = EtcdGateway(lab.address("zone-store"))
+    backend = CoreDNSPlans(etcd, config.ZONE)
+    backend.reset(ENDPOINTS)
+    coredns = lab.address("coredns")
+    old = Plan(700, {"regional": (Target("198.51.100.70", 1),)}, {"ep-cas": "regional"})
+    new = Plan(701, {"regional": (Target("198.51.100.71", 1),)}, {"ep-cas": "regional"})
+    backend.apply("ep-cas", old, previous=None)
+    backend.apply("ep-cas-other", Plan(701, new.trees, {"ep-cas-other": "regional"}), None)
+    real_call = etcd.call
+    raced = []
+
+    def call(path, body):
+        if path == "/kv/txn" and body.get("compare") and not raced:
+            raced.append(1)        # between the clean-up's read and its transaction
+            backend.apply("ep-cas", new, previous=700)
+        return real_call(path, body)
+
+    etcd.call = call
+    try:
+        backend.delete_generation(700)
+    finally:
+        etcd.call = real_call
+    assert raced and 700 not in backend.generations()
+    assert backend.applied("ep-cas") == 701 and backend.intact("ep-cas")
+    assert ask(coredns, f"ep-cas.{config.ZONE}") == ("NOERROR", {"198.51.100.71"})
+    backend.reset(["ep-cas", "ep-cas-other"])
+
