@@ -7,6 +7,7 @@ from lab.core.checkers import automation_stuck, check_all
 from lab.core.enactor import STEP_AFTER_CHECK, Enactor, EnactorSettings, Pass, repair
 from lab.core.history import History, Kind
 from lab.core.memory import MemoryDns, MemoryPlanStore
+from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.planner import Planner
 from tests.clock import VirtualClock
 
