@@ -338,6 +338,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "backend", None) not in (None, *BACKENDS):
+        print(f"dnslab: error: DNSLAB_BACKEND must be one of {', '.join(BACKENDS)} (or empty), "
+              f"not {args.backend!r}", file=sys.stderr)
+        return 2
     if args.command == "prober":
         if not args.name:
             args.name = [config.SEED_NAME]

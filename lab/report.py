@@ -161,7 +161,7 @@ svg .violation {{ stroke: #c00; stroke-width: 2; }} svg .repair {{ stroke: #080;
 svg .title {{ font-size: 13px; font-weight: bold; }} svg .ylab {{ font-size: 11px; text-anchor: end; }}
 svg .tick {{ font-size: 11px; text-anchor: middle; }}
 </style></head><body>
-<h1>{title}</h1>
+<h1>{title} <small>on {html.escape(str(summary.get("backend")))}</small></h1>
 <table>{facts_html}</table>
 <p>{legend} <span style="color:#c99a00">■ fault window</span> <span style="color:#c00">| invariant violated</span> <span style="color:#080">| operator repair</span></p>
 <svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" role="img" aria-label="run timeline">
@@ -175,18 +175,23 @@ svg .tick {{ font-size: 11px; text-anchor: middle; }}
 """
 
 
+def _classname(summary: dict) -> str:
+    """dnslab.<backend>: the same experiment on both backends is two distinct test cases."""
+    return quoteattr(f"dnslab.{summary.get('backend', 'unknown')}")
+
+
 def render_junit(summaries: list[dict]) -> str:
     """One testcase per run: it fails when the outcome differs from the file's expectation."""
     cases, failures = [], 0
     for s in summaries:
         name = quoteattr(str(s.get("title", "run")))
         if s.get("as_expected"):
-            cases.append(f"  <testcase classname=\"dnslab\" name={name}/>")
+            cases.append(f"  <testcase classname={_classname(s)} name={name}/>")
         else:
             failures += 1
             msg = quoteattr(f"expected {s.get('expected')}, got {s.get('verdict')}"
                             + (f": {s['reason']}" if s.get("reason") else ""))
-            cases.append(f"  <testcase classname=\"dnslab\" name={name}>"
+            cases.append(f"  <testcase classname={_classname(s)} name={name}>"
                          f"<failure message={msg}/></testcase>")
     return (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="dnslab" '
             f'tests="{len(summaries)}" failures="{failures}">\n' + "\n".join(cases)

@@ -88,14 +88,16 @@ def write_index(out: Path, rows: list[tuple[Path, dict]]) -> None:
     summaries = [s for _, s in rows]
     (out / "junit.xml").write_text(render_junit(summaries))
     (out / "suite.json").write_text(json.dumps(
-        {"runs": [{"file": str(p), "dir": p.stem, "verdict": s["verdict"],
+        {"runs": [{"file": str(p), "dir": p.stem, "backend": s.get("backend"),
+                   "verdict": s["verdict"],
                    "expected": s.get("expected"), "as_expected": s.get("as_expected"),
                    "outage": s["outage"], "record_ttl_s": s.get("record_ttl_s"),
                    "negative_ttl_s": s.get("negative_ttl_s")}
                   for p, s in rows]}, indent=2) + "\n")
     items = "".join(
         f"<tr><td><a href=\"{html.escape(p.stem)}/report.html\">{html.escape(s.get('title', p.stem))}</a>"
-        f"</td><td>{html.escape(str(s.get('expected')))}</td><td>{html.escape(s['verdict'])}</td>"
+        f"</td><td>{html.escape(str(s.get('backend')))}</td>"
+        f"<td>{html.escape(str(s.get('expected')))}</td><td>{html.escape(s['verdict'])}</td>"
         f"<td class={'ok' if s.get('as_expected') else 'bad'}>"
         f"{'as expected' if s.get('as_expected') else 'NOT as expected'}</td>"
         f"<td>{s['outage']['failed_probes']} / {s['outage']['total_probes']}</td>"
@@ -109,7 +111,7 @@ def write_index(out: Path, rows: list[tuple[Path, dict]]) -> None:
         "border-bottom:1px solid #ddd;text-align:left}.bad{color:#c00;font-weight:bold}"
         ".ok{color:#080}</style></head><body>"
         f"<h1>DNS Chaos Lab suite, {time.strftime('%Y-%m-%d %H:%M:%S')}</h1><table><tr>"
-        "<th>experiment</th><th>expected</th><th>verdict</th><th></th><th>failed probes</th>"
+        "<th>experiment</th><th>backend</th><th>expected</th><th>verdict</th><th></th><th>failed probes</th>"
         "<th>clients affected</th><th>client-seconds lost</th><th>outage (s)</th>"
         "<th>TTL / negative TTL (s)</th>"
         f"</tr>{items}</table></body></html>\n")

@@ -1,7 +1,10 @@
 """The main job: `docker compose up experiments` runs the shipped suite inside a container
 that drives its siblings through the Docker socket, exits with the suite's status, leaves
 its results on the host — and leaves a decoy container of another project untouched, even
-one that carries the lab's worker label and is paused."""
+one that carries the lab's worker label and is paused. The suite runs once per backend,
+picked by the compose variable DNSLAB_BACKEND."""
+
+import os
 
 import json
 import shutil
@@ -14,8 +17,8 @@ from lab import config
 RESULTS = config.repo_root() / "results" / "suite"
 
 
-@pytest.fixture(scope="module")
-def suite(lab):
+@pytest.fixture(scope="module", params=["powerdns", "coredns"])
+def suite(lab, request):
     decoy = lab.client.containers.run(
         config.BASE_IMAGE, ["sleep", "3600"], detach=True, name="dnslab-decoy-not-ours",
         labels={"com.docker.compose.project": "not-dnslab", "dnslab.worker": "1",
@@ -28,9 +31,10 @@ def suite(lab):
         proc = subprocess.run(["docker", "compose", "-f", str(config.repo_root() / "compose.yaml"),
                                "-p", config.PROJECT, "up", "experiments"],
                               capture_output=True, text=True, timeout=2400,
-                              cwd=config.repo_root())
+                              cwd=config.repo_root(),
+                              env={**os.environ, "DNSLAB_BACKEND": request.param})
         decoy.reload()
-        yield proc, decoy, before
+        yield proc, decoy, before, request.param
     finally:
         try:
             decoy.unpause()
@@ -40,13 +44,17 @@ def suite(lab):
 
 
 def test_compose_up_experiments_runs_the_suite_and_exits_0(suite):
-    proc, _, _ = suite
+    proc, _, _, backend = suite
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     runs = json.loads((RESULTS / "suite.json").read_text())["runs"]
     assert {r["dir"] for r in runs} >= {"dynamodb-race", "steady-state", "enactor-killed-mid-plan",
                                         "planner-burst", "enactor-paused-past-cleanup-horizon",
                                         "race-short-ttls", "race-long-ttls"}
     assert all(r["as_expected"] for r in runs), runs
+    for r in runs:
+        summary = json.loads((RESULTS / r["dir"] / "summary.json").read_text())
+        assert summary["backend"] == backend, r["dir"]
+        assert f"<td>{backend}</td>" in (RESULTS / r["dir"] / "report.html").read_text()
     for r in runs:
         for name in ("summary.json", "events.jsonl", "report.html", "junit.xml"):
             assert (RESULTS / r["dir"] / name).stat().st_size > 0
@@ -61,6 +69,6 @@ def test_the_race_costs_more_with_longer_ttls(suite):
 
 
 def test_a_decoy_of_another_project_is_untouched(suite):
-    _, decoy, before = suite
+    _, decoy, before, _ = suite
     assert decoy.status == "paused"
     assert (decoy.id, decoy.attrs["State"]["StartedAt"]) == before

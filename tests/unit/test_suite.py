@@ -24,6 +24,22 @@ def test_dry_run_prints_the_plan_without_an_engine():
     assert "steady-state.yaml" in proc.stdout and "(no faults)" in proc.stdout
 
 
+def test_backend_override_from_the_flag_and_the_compose_variable():
+    proc = dnslab("run", "experiments/race-short-ttls.yaml", "--dry", "--backend", "coredns")
+    assert proc.returncode == 0, proc.stderr
+    assert "backend coredns" in proc.stdout
+    # CoreDNS's etcd plugin fixes the negative TTL; the plan says so instead of pretending.
+    assert "SOA negative TTL 30 s (fixed by coredns; the file asks 5 s)" in proc.stdout
+    proc = dnslab("run", "experiments/race-short-ttls.yaml", "--dry", DNSLAB_BACKEND="coredns")
+    assert "backend coredns" in proc.stdout
+    proc = dnslab("run", "experiments/race-short-ttls.yaml", "--dry", DNSLAB_BACKEND="")
+    assert "backend powerdns" in proc.stdout and "negative TTL 5 s," in proc.stdout
+    proc = dnslab("run", "experiments", "--dry", DNSLAB_BACKEND="bind")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("dnslab: error: DNSLAB_BACKEND must be one of powerdns, "
+                                   "coredns (or empty), not 'bind'")
+
+
 def test_one_malformed_file_stops_the_suite_before_anything_runs(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("title: t\nexpect: hold\nclients: many\n")
