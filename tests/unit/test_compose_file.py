@@ -24,7 +24,8 @@ def test_only_ui_ports_published_and_only_on_loopback():
 
 def test_every_server_is_healthchecked():
     servers = set(SERVICES) - ONE_SHOT
-    assert servers >= {"pdns-auth", "recursor", "plan-store", "prometheus", "grafana", "prober"}
+    assert servers >= {"pdns-auth", "recursor", "plan-store", "prometheus", "grafana", "prober",
+                       "coredns", "zone-store", "recursor-coredns"}
     for name in servers:
         assert SERVICES[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
 
@@ -42,7 +43,8 @@ def test_dependencies_wait_for_health_and_none_on_grafana():
 
 def test_lab_network_is_internal():
     assert COMPOSE["networks"]["lab"]["internal"] is True
-    for name in ("pdns-auth", "recursor", "plan-store", "prober"):
+    for name in ("pdns-auth", "recursor", "plan-store", "prober", "coredns", "zone-store",
+                 "recursor-coredns"):
         assert list(SERVICES[name]["networks"]) == ["lab"], name
 
 
@@ -57,4 +59,5 @@ def test_prometheus_scrapes_every_server():
     prom = yaml.safe_load((ROOT / "images/prometheus/prometheus.yml").read_text())
     targets = {t.split(":")[0] for job in prom["scrape_configs"]
                for sc in job["static_configs"] for t in sc["targets"]}
-    assert targets >= {"pdns-auth", "recursor", "plan-store", "prober", "localhost"}
+    assert targets >= {"pdns-auth", "recursor", "plan-store", "prober", "localhost", "coredns",
+                       "zone-store", "recursor-coredns"}
