@@ -121,7 +121,9 @@ def cmd_enactor(args) -> int:
     backend = plans_backend(args.backend, config.ZONE, empty_answer=args.empty_answer,
                             ttl=args.ttl, alias=args.alias, pdns_address=args.auth,
                             pdns_api_key=key, zone_store_address=args.zone_store)
+    safeguards = [x for x in args.safeguards.split(",") if x and x != "none"]
     return run_enactor(name=args.name, store_address=args.store, backend=backend, keep=args.keep,
+                       safeguards=safeguards, interlock_max_removed=args.interlock_max_removed,
                        poll_s=args.poll, max_seconds=args.max_seconds,
                        metrics_port=args.metrics_port)
 
@@ -178,6 +180,49 @@ def cmd_run(args) -> int:
         print(f"suite: {sum(s['as_expected'] for _, s in rows)}/{len(rows)} as expected; "
               f"index at {out / 'index.html'}")
     return 0 if all(s["as_expected"] for _, s in rows) and len(rows) == len(items) else 1
+
+
+def cmd_compare(args) -> int:
+    import shlex
+    import time as _time
+
+    from lab import compare, suite
+    from lab.run import Runner
+    plan = compare.variants(args.mitigations)
+    found = suite.collect([args.file])
+    if len(found) != 1:
+        raise LabError(f"{args.file}: compare takes one experiment file, not a directory")
+    [(path, s)] = found
+    s = suite.with_overrides(s, seed=args.seed, duration=args.duration, backend=args.backend)
+    out = Path(args.out or Path("results") / f"compare-{_time.strftime('%Y%m%dT%H%M%S')}")
+    if args.dry:
+        for name, parts in plan:
+            print(suite.plan_text(path, compare.scenario_for(s, parts)).replace(
+                f"{path}:", f"{path} [{name}]:", 1))
+        return 0
+    stack = _stack(args)
+    if not args.no_up:
+        stack.up(build=True, grafana=False)
+    rows = []
+    for name, parts in plan:
+        where = out / name.replace("+", "_and_")
+        summary = Runner(compare.scenario_for(s, parts), where, stack,
+                         echo=lambda m: print(m, file=sys.stderr)).run()
+        row = compare.row_for(name, where)
+        rows.append(row)
+        print(f"{name}: {summary['verdict']}; outage {'yes' if row['outage'] else 'no'} "
+              f"({row['outage_s']} s), clients affected {row['clients_affected_fraction']:.0%}, "
+              f"violated: {', '.join(row['violations']) or 'none'}; results in {where}",
+              flush=True)
+        if summary["verdict"] in ("aborted", "error"):
+            break
+    command = "dnslab compare " + " ".join(shlex.quote(a) for a in args.argv)
+    out.mkdir(parents=True, exist_ok=True)
+    compare.write(out, experiment=str(path), s=s, command=command, rows=rows)
+    print((out / "comparison.md").read_text(), end="")
+    print(f"compare: {out / 'comparison.json'}, comparison.md, comparison.html")
+    done = all(r["verdict"] in ("hypothesis-violated", "hypothesis-held") for r in rows)
+    return 0 if done and len(rows) == len(plan) else 1
 
 
 def cmd_repair(args) -> int:
@@ -280,6 +325,22 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_run)
 
+    s = sub.add_parser("compare", help="run one experiment once per safeguard variant (same "
+                                       "seed) and compare outage and cost")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--mitigations", default="all",
+                   help="all, or a comma-separated list of variants; a+b switches several on "
+                        "together (the baseline `none` always runs first)")
+    s.add_argument("--out", default=None, help="results directory (default "
+                                                "results/compare-<date-time>)")
+    s.add_argument("--dry", action="store_true", help="validate and print the variants' plans")
+    s.add_argument("--no-up", action="store_true", help="do not (re)start the lab first")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--duration", type=float, default=None)
+    s.add_argument("--backend", choices=BACKENDS, default=_env_backend())
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=cmd_compare)
+
     s = sub.add_parser("repair", help="operator repair: point every endpoint at the newest plan")
     s.add_argument("--ttl", type=int, default=5, help="TTL of the records written")
     s.add_argument("--events", action="store_true", help="print the repair events as JSON lines")
@@ -318,6 +379,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--ttl", type=int, default=5)
     s.add_argument("--alias", choices=("flattened", "cname"), default="flattened")
     s.add_argument("--poll", type=float, default=0.2)
+    s.add_argument("--safeguards", default="none",
+                   help="comma-separated mitigations (freshness-cas, cleanup-skips-active, "
+                        "interlock, self-repair, fencing) or none")
+    s.add_argument("--interlock-max-removed", type=float, default=0.5,
+                   help="interlock: refuse a change removing more than this capacity fraction")
 
     s = worker("clients", "virtual clients resolving the endpoints", cmd_clients)
     s.add_argument("--first", type=int, default=0)
@@ -338,6 +404,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if getattr(args, "backend", None) not in (None, *BACKENDS):
         print(f"dnslab: error: DNSLAB_BACKEND must be one of {', '.join(BACKENDS)} (or empty), "
               f"not {args.backend!r}", file=sys.stderr)

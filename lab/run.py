@@ -7,6 +7,10 @@ history; summary.json and the verdict are derived from it.
 
 import json
 import math
+
+import dns.exception
+import dns.message
+import dns.query
 import signal
 import threading
 import time
@@ -27,11 +31,13 @@ from lab.etcd import EtcdGateway
 from lab.eventlog import JsonLines, read_events, write_events
 from lab.faults import EtcdFaults, RunLease, active_run
 from lab.planstore.etcd import EtcdPlanStore
-from lab.runtime import Workers
-from lab.scenario import Scenario
+from lab.runtime import Workers, guard
+from lab.scenario import AUTHORITATIVE, Scenario
 
 IPV6_ENDPOINTS = {"dynamodb.us-east-1.api"}
-PLANNER_HOST, FIRST_ENACTOR_HOST, FIRST_PROBER_HOST = 40, 41, 31
+PLANNER_HOST, FIRST_ENACTOR_HOST, FIRST_PROBER_HOST, STALE_RESOLVER_HOST = 40, 41, 31, 39
+RESOLVER_IMAGE = "dnslab/recursor:dev"
+SERVE_STALE_EXTENSIONS = 20      # pdns-recursor: serve an expired record up to 20 x 30 s
 METRICS_PORT = 9100
 
 
@@ -128,7 +134,12 @@ class Runner:
             self._restore(kind, target)
 
     def _restore(self, kind: FaultKind, target: str) -> None:
-        if kind is FaultKind.PAUSE:
+        if kind is FaultKind.PAUSE and target == AUTHORITATIVE:
+            server = guard(self.stack.container(SERVICES[self.s.backend].server))
+            server.reload()
+            if server.status == "paused":
+                server.unpause()
+        elif kind is FaultKind.PAUSE:
             self.workers.unpause(target)
         elif kind is FaultKind.KILL:
             self.workers.restart(target, self._on_event)
@@ -171,6 +182,7 @@ class Runner:
         summary = summarize(events, backend=self.s.backend, seed=self.s.seed, status=status,
                             title=self.s.title, run_id=self.run_id, expected=self.s.expect,
                             reason=reason, empty_answer=self.s.empty_answer, alias=self.s.alias,
+                            mitigations=list(self.s.mitigations),
                             record_ttl_s=self.s.record_ttl_s,
                             negative_ttl_s=self.s.effective_negative_ttl_s,
                             requested_negative_ttl_s=self.s.negative_ttl_s,
@@ -213,6 +225,8 @@ class Runner:
                       f" (the experiment asks {s.negative_ttl_s} s)")
         self.stack.container(services.resolver).exec_run(
             ["rec_control", "--socket-dir=/var/run/pdns-recursor", "wipe-cache", f"{config.ZONE}$"])
+        if "serve-stale" in s.mitigations:
+            resolver = self._start_stale_resolver(auth)
 
         self.phase(Phase.START)
         bound = str(int(self._time_bound()))
@@ -224,6 +238,8 @@ class Runner:
             self.workers.start(name, [
                 "enactor", "--name", name, "--store", store_address, "--backend", s.backend,
                 "--auth", pdns, "--zone-store", zone_store,
+                "--safeguards", ",".join(s.mitigations) or "none",
+                "--interlock-max-removed", str(s.interlock_max_removed_fraction),
                 "--keep", str(s.keep_generations), "--empty-answer", s.empty_answer,
                 "--alias", s.alias,
                 "--ttl", str(s.record_ttl_s), "--max-seconds", bound,
@@ -283,6 +299,27 @@ class Runner:
         held, seen = self._steady_state()
         self.steady_after = {"held": held, "failed_probes": seen["failed_probes"],
                              "total_probes": seen["total_probes"], "window_s": s.steady_state_s}
+
+    def _start_stale_resolver(self, authoritative: str) -> str:
+        """Client side: the resolver group asks a pdns-recursor with serve-stale on, started
+        for this run (a worker from the recursor image) and forwarding to the backend."""
+        self.workers.start("resolver-stale", None, STALE_RESOLVER_HOST, {
+            "LAB_AUTH_ADDRESS": authoritative, "LAB_ZONE": config.ZONE,
+            "LAB_RESOLVER_SERVE_STALE_EXTENSIONS": str(SERVE_STALE_EXTENSIONS)},
+            image=RESOLVER_IMAGE)
+        address = f"{self.workers.net_prefix}.{STALE_RESOLVER_HOST}"
+
+        def answers() -> bool:
+            try:
+                dns.query.udp(dns.message.make_query(config.ZONE, "SOA"), address, timeout=0.5)
+                return True
+            except (OSError, dns.exception.DNSException):
+                return False
+        if not self._wait(30, answers):
+            raise Aborted("the serve-stale resolver did not answer within 30 s; see "
+                          "`docker logs dnslab-worker-resolver-stale`")
+        self.echo(f"run: resolver clients ask a serve-stale resolver at {address}")
+        return address
 
     def _steady_state(self) -> tuple[bool, dict]:
         """The hypothesis over one window: failed probes / probes <= max_failed_ratio."""
@@ -358,7 +395,9 @@ class Runner:
             self.echo(f"run: armed {fault.kind.value} on {fault.target}"
                       + (f" at {fault.step}" if fault.step else ""))
             return
-        if fault.kind is FaultKind.PAUSE:
+        if fault.kind is FaultKind.PAUSE and fault.target == AUTHORITATIVE:
+            guard(self.stack.container(SERVICES[self.s.backend].server)).pause()
+        elif fault.kind is FaultKind.PAUSE:
             self.workers.pause(fault.target)
         elif fault.kind is FaultKind.KILL:
             self.workers.kill(fault.target)

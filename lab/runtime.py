@@ -74,8 +74,8 @@ class Workers:
                 pass
         return removed
 
-    def start(self, name: str, command: list[str], host: int, env: dict[str, str], *,
-              entrypoint: list[str] | None = None) -> None:
+    def start(self, name: str, command: list[str] | None, host: int, env: dict[str, str], *,
+              entrypoint: list[str] | None = None, image: str = LAB_IMAGE) -> None:
         import docker.types
 
         address = f"{self.net_prefix}.{host}"
@@ -83,7 +83,7 @@ class Workers:
         networking = self.client.api.create_networking_config({self.network: endpoint})
         try:
             container = self.client.api.create_container(
-                LAB_IMAGE, command=command, name=f"{config.PROJECT}-worker-{name}",
+                image, command=command, name=f"{config.PROJECT}-worker-{name}",
                 entrypoint=entrypoint,
                 environment=env, networking_config=networking,
                 labels={config.PROJECT_LABEL: config.PROJECT, config.SERVICE_LABEL: name,

@@ -53,6 +53,9 @@ class Scenario:
     repair: bool = True                  # operator repair after the outage
     recover_s: float | None = None       # after repair (default: both TTLs + 5 s)
     faults: tuple[TimedFault, ...] = field(default_factory=tuple)
+    # Safeguards switched on (MITIGATIONS); the interlock's velocity bound.
+    mitigations: tuple[str, ...] = ()
+    interlock_max_removed_fraction: float = 0.5
 
     @property
     def effective_negative_ttl_s(self) -> int:
@@ -66,9 +69,19 @@ class Scenario:
         return max(self.record_ttl_s, self.effective_negative_ttl_s) + self.record_ttl_s + 5
 
 
+# The safeguards a file (or `dnslab compare`) can switch on: four in the enactor, the
+# interlock at the DNS layer, serve-stale in the clients' resolver.
+MITIGATIONS = ("freshness-cas", "cleanup-skips-active", "interlock", "self-repair", "fencing",
+               "serve-stale")
+
+# Pause target meaning the run's authoritative server (pdns-auth or coredns): it stops
+# answering, as an unreachable authoritative does.
+AUTHORITATIVE = "authoritative"
+
 CHOICES = {"expect": ("outage", "violation", "no-outage", "hold"), "backend": BACKENDS,
            "empty_answer": ("nxdomain", "nodata"), "alias": ("flattened", "cname")}
-MAXIMUMS_EXTRA = {"max_failed_ratio": 1, "stop_clients_affected_fraction": 1}
+MAXIMUMS_EXTRA = {"max_failed_ratio": 1, "stop_clients_affected_fraction": 1,
+                  "interlock_max_removed_fraction": 1}
 MINIMUMS = {"clients": 1, "prober_containers": 1, "keep_generations": 1, "record_ttl_s": 1,
             "negative_ttl_s": 0, "planner_period_s": 0.05, "client_interval_s": 0.01,
             "seed": 0}
@@ -76,7 +89,8 @@ MAXIMUMS = {"clients": 500, "prober_containers": 9, "keep_generations": 1000,
             "record_ttl_s": 86400, "negative_ttl_s": 86400, "planner_period_s": 60,
             "client_interval_s": 60, "steady_state_s": 600, "duration_s": 86400,
             "hold_stuck_s": 3600, "recover_s": 86400, "seed": 2**31, **MAXIMUMS_EXTRA}
-_SIMPLE = {f.name: f for f in fields(Scenario) if f.name not in ("faults", "enactors")}
+_SIMPLE = {f.name: f for f in fields(Scenario)
+           if f.name not in ("faults", "enactors", "mitigations")}
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool,
           "float | None": (int, float, type(None))}
 
@@ -135,7 +149,7 @@ def load(path: str | Path) -> Scenario:
     at = _Where(path, _key_lines(text))
     values = {}
     for key, value in raw.items():
-        if key in ("faults", "enactors"):
+        if key in ("faults", "enactors", "mitigations"):
             continue
         if key in ("description", "$schema"):
             if not isinstance(value, str):
@@ -177,12 +191,18 @@ def load(path: str | Path) -> Scenario:
             and len(set(enactors)) == len(enactors)):
         raise ExperimentError(f"{at('enactors')}: field 'enactors' must list 1-3 distinct "
                               "names like 'enactor-a'")
+    mitigations = raw.get("mitigations") or []
+    if not (isinstance(mitigations, list) and all(m in MITIGATIONS for m in mitigations)
+            and len(set(mitigations)) == len(mitigations)):
+        raise ExperimentError(f"{at('mitigations')}: field 'mitigations' must list distinct "
+                              f"names from {', '.join(MITIGATIONS)}")
     faults_raw = raw.get("faults", [])
     faults_raw = [] if faults_raw is None else faults_raw
     if not isinstance(faults_raw, list):
         raise ExperimentError(f"{at('faults')}: field 'faults' must be a list")
     faults = tuple(_fault(at, i, f, enactors) for i, f in enumerate(faults_raw))
-    return Scenario(**values, enactors=tuple(enactors), faults=faults)
+    return Scenario(**values, enactors=tuple(enactors), faults=faults,
+                    mitigations=tuple(mitigations))
 
 
 def _fault(where: _Where, i: int, raw, enactors: list[str]) -> TimedFault:
@@ -203,8 +223,10 @@ def _fault(where: _Where, i: int, raw, enactors: list[str]) -> TimedFault:
             raise ExperimentError(f"{at}.target must be 'planner' for a planner burst")
         target = "planner"
     elif target not in enactors and not (kind in (FaultKind.PAUSE, FaultKind.KILL)
-                                         and target == "planner"):
-        raise ExperimentError(f"{at}.target must name one of {', '.join(enactors)}")
+                                         and target == "planner") \
+            and not (kind is FaultKind.PAUSE and target == AUTHORITATIVE):
+        raise ExperimentError(f"{at}.target must name one of {', '.join(enactors)}"
+                              + (f" (or {AUTHORITATIVE})" if kind is FaultKind.PAUSE else ""))
     step = raw.get("step")
     if kind is FaultKind.DELAY and step not in STEPS:
         raise ExperimentError(f"{at}.step must be one of {', '.join(STEPS)}")
@@ -252,6 +274,8 @@ def json_schema() -> dict:
         if name in MAXIMUMS:
             prop["maximum"] = MAXIMUMS[name]
         props[name] = prop
+    props["mitigations"] = {"type": ["array", "null"], "uniqueItems": True,
+                            "items": {"enum": list(MITIGATIONS)}}
     props["enactors"] = {"type": "array", "minItems": 1, "maxItems": 3, "uniqueItems": True,
                          "items": {"type": "string", "pattern": "^enactor-[a-z]$"}}
     fault = {

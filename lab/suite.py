@@ -54,6 +54,9 @@ def plan_text(path: Path, s: Scenario) -> str:
              f"{', '.join(s.enactors)} (clean-up keeps {s.keep_generations} generations), "
              f"{s.clients} clients in {s.prober_containers} prober containers every "
              f"{s.client_interval_s} s",
+             f"  safeguards: {', '.join(s.mitigations) or 'none'}"
+             + (f" (interlock limit {s.interlock_max_removed_fraction:.0%} of an endpoint's "
+                "capacity per change)" if "interlock" in s.mitigations else ""),
              f"  steady-state-before: {s.steady_state_s} s with no failed probe"]
     lines.append(f"  inject: up to {s.duration_s} s, or until an endpoint is emptied:")
     for i, tf in enumerate(s.faults):

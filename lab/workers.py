@@ -12,7 +12,9 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 import tenacity
 
-from lab.core.enactor import Enactor, EnactorSettings, Pass, Retrying, RetryEndpoint
+from lab.core.enactor import Enactor, EnactorSettings, Pass, Retrying, RetryEndpoint, Safeguards
+from lab.core.interlock import SafetyInterlock
+from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.history import History, Kind
 from lab.core.planner import Planner
 from lab.core.ports import DnsBackend, TransientError
@@ -79,14 +81,22 @@ def tenacity_retrying(settings: EnactorSettings, sleep=time.sleep) -> Retrying:
 
 
 def run_enactor(*, name: str, store_address: str, backend: DnsBackend, keep: int,
-                poll_s: float, max_seconds: float, metrics_port: int | None = None) -> int:
+                poll_s: float, max_seconds: float, metrics_port: int | None = None,
+                safeguards: list[str] = (), interlock_max_removed: float = 0.5) -> int:
     history, _ = _history(metrics_port)
     etcd = EtcdGateway(store_address)
     store, faults = EtcdPlanStore(store_address), EtcdFaults(etcd)
-    settings = EnactorSettings(keep_generations=keep)
+    if unknown := set(safeguards) - set(Safeguards.NAMES) - {"interlock", "serve-stale"}:
+        raise LabError(f"unknown safeguard {sorted(unknown)[0]!r}; known: "
+                       f"{', '.join(Safeguards.NAMES)}, interlock")
+    if "interlock" in safeguards:
+        backend = SafetyInterlock(backend, DEFAULT_ENDPOINTS,
+                                  max_removed_fraction=interlock_max_removed)
+    settings = EnactorSettings(keep_generations=keep, safeguards=Safeguards.named(safeguards))
     enactor = Enactor(name, store, backend, history, sleep=time.sleep, faults=faults,
                       settings=settings, retrying=tenacity_retrying(settings))
-    log(f"{name}: applying plans (clean-up keeps {keep} generations)")
+    log(f"{name}: applying plans (clean-up keeps {keep} generations; safeguards: "
+        f"{', '.join(safeguards) or 'none'})")
     start = time.monotonic()
     while time.monotonic() - start < max_seconds:
         began = time.monotonic()

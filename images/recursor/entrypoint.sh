@@ -16,6 +16,7 @@ forward-zones=$zone=$auth:53
 dnssec=off
 max-cache-ttl=${LAB_RESOLVER_MAX_CACHE_TTL:-86400}
 max-negative-ttl=${LAB_RESOLVER_MAX_NEGATIVE_TTL:-3600}
+serve-stale-extensions=${LAB_RESOLVER_SERVE_STALE_EXTENSIONS:-0}
 webserver=yes
 webserver-address=0.0.0.0
 webserver-port=8082

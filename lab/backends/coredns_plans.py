@@ -11,6 +11,7 @@ query sees. The layout mirrors the PowerDNS one (lab/backends/pdns_plans.py)::
     /skydns/<zone>/<endpoint>/alias               {"text": "alias ..."}   (nodata only)
     /skydns/<zone>/plans/alias/<endpoint>         {"text": "<tree name>"}  (the pointer)
     /skydns/<zone>/plans/rollback/<endpoint>      {"text": "<previous generation>"}
+    /skydns/<zone>/plans/fence/<endpoint>         {"text": "<highest fencing token>"}
 
 Every write is ONE etcd transaction. Applying a plan puts the record keys x0000..x<n-1> and
 deletes the range from x<n> on (etcd refuses a put inside a range it deletes in the same
@@ -18,6 +19,8 @@ transaction, so the keys are numbered rather than the prefix cleared). Deleting 
 the pointers, then deletes the tree and the records of every endpoint whose pointer names it
 in one transaction guarded by a compare: no pointer changed since the read. So, unlike
 PowerDNS 4.x (read, then PATCH), the clean-up here is atomic; a lost compare is retried.
+Guarded writes (only if newer, fencing) work the same way: read the pointer and the fence,
+decide, and write in a transaction that compares both keys' revisions with the read.
 
 Facts of the etcd plugin the lab inherits (seen on CoreDNS 1.15.0):
 - a name answers with the records of every name below it (SkyDNS aggregation), so no lab
@@ -33,7 +36,7 @@ import re
 from lab.backends import FIXED_NEGATIVE_TTL_S
 from lab.backends.powerdns import absolute
 from lab.core.plan import Plan
-from lab.core.ports import TransientError
+from lab.core.ports import TransientError, WriteRefused
 from lab.errors import BackendError
 from lab.etcd import EtcdGateway, b64, prefix_end, unb64
 
@@ -93,6 +96,9 @@ class CoreDNSPlans:
     def _rollback(self, endpoint: str) -> str:
         return self.path(f"{endpoint}.rollback.plans.{self.zone}")
 
+    def _fence(self, endpoint: str) -> str:
+        return self.path(f"{endpoint}.fence.plans.{self.zone}")
+
     # -- reads --------------------------------------------------------------------------
     def _text(self, key: str) -> str | None:
         kvs = self._call("/kv/range", {"key": b64(key)}).get("kvs", [])
@@ -101,10 +107,27 @@ class CoreDNSPlans:
     def _target(self, endpoint: str) -> str | None:
         return self._text(self._pointer(endpoint))
 
-    def applied(self, endpoint: str) -> int | None:
-        target = self._target(endpoint)
+    @staticmethod
+    def _generation(target: str | None) -> int | None:
         m = re.match(r"^g(\d+)\.", target or "")
         return int(m.group(1)) if m else None
+
+    def applied(self, endpoint: str) -> int | None:
+        return self._generation(self._target(endpoint))
+
+    def _hosts(self, name: str) -> list[str]:
+        base = self._records(name) + "x"
+        kvs = self._call("/kv/range", {"key": b64(base), "range_end": b64(base[:-1] + "y")})
+        return [json.loads(unb64(kv["value"])).get("host", "") for kv in kvs.get("kvs", [])]
+
+    def addresses(self, endpoint: str) -> set[str]:
+        found = set()
+        for host in self._hosts(self.endpoint_name(endpoint)):
+            if ":" in host or host.replace(".", "").isdigit():
+                found.add(host)
+            elif host:                       # alias: cname points at the tree
+                found |= set(self._hosts(host))
+        return found
 
     def intact(self, endpoint: str) -> bool:
         target = self._target(endpoint)
@@ -126,7 +149,40 @@ class CoreDNSPlans:
         ops.append(_delete(f"{base}x{len(values):04d}", b64(base + "y")))
         return ops
 
-    def apply(self, endpoint: str, plan: Plan, previous: int | None) -> None:
+    def apply(self, endpoint: str, plan: Plan, previous: int | None, *,
+              only_if_newer: bool = False, fence: int | None = None) -> None:
+        if not (only_if_newer or fence is not None):
+            self._txn(self._apply_ops(endpoint, plan, previous))
+            return
+        for _ in range(CLEANUP_ATTEMPTS):
+            compare, extra = self._guard(endpoint, plan, only_if_newer, fence)
+            if self._txn(self._apply_ops(endpoint, plan, previous) + extra, compare=compare):
+                return
+        raise TransientError(f"guarded write to {endpoint}: the pointer or fence kept changing")
+
+    def _guard(self, endpoint: str, plan: Plan, only_if_newer: bool, fence: int | None):
+        """Read the pointer and the fence; refuse, or return the compares that make the
+        write conditional on both being unchanged, and the fence to write with it."""
+        compare, extra = [], []
+        keys = [self._pointer(endpoint)] + ([self._fence(endpoint)] if fence is not None else [])
+        for key in keys:
+            kvs = self._call("/kv/range", {"key": b64(key)}).get("kvs", [])
+            text = json.loads(unb64(kvs[0]["value"])).get("text") if kvs else None
+            compare.append({"target": "MOD", "result": "EQUAL", "key": b64(key),
+                            "mod_revision": int(kvs[0]["mod_revision"]) if kvs else 0})
+            if key == keys[0] and only_if_newer:
+                current = self._generation(text)
+                if current is not None and current >= plan.generation:
+                    raise WriteRefused(f"{endpoint} already at plan {current}")
+            elif key != keys[0]:
+                highest = int(text) if text else 0
+                if fence < highest:
+                    raise WriteRefused(f"{endpoint}: fencing token {fence} is stale "
+                                       f"(fence {highest})")
+                extra.append(_put(key, {"text": str(fence), "ttl": self.ttl}))
+        return compare, extra
+
+    def _apply_ops(self, endpoint: str, plan: Plan, previous: int | None) -> list[dict]:
         tree = plan.endpoints[endpoint]
         name = self.tree_name(plan.generation, tree)
         targets = plan.trees[tree]
@@ -143,9 +199,9 @@ class CoreDNSPlans:
         ops.append(_put(self._pointer(endpoint), {"text": name, "ttl": self.ttl}))
         ops.append(_put(self._rollback(endpoint), {
             "text": str(previous if previous is not None else "none"), "ttl": self.ttl}))
-        self._txn(ops)
+        return ops
 
-    def delete_generation(self, generation: int) -> None:
+    def delete_generation(self, generation: int, *, keep_if_referenced: bool = False) -> bool:
         for _ in range(CLEANUP_ATTEMPTS):
             read = self._call("/kv/range", {"key": b64(self._plans),
                                              "range_end": prefix_end(self._plans)})
@@ -160,7 +216,9 @@ class CoreDNSPlans:
                 elif key.startswith(self._pointers):
                     pointers[key] = json.loads(unb64(kv["value"])).get("text")
             if not trees:
-                return
+                return True
+            if keep_if_referenced and any(t in trees for t in pointers.values()):
+                return False     # the read and this answer are one revision: see the compare
             ops = []
             if self.alias == "flattened":
                 # The alias of every endpoint pointing at a deleted tree resolves to nothing.
@@ -179,7 +237,7 @@ class CoreDNSPlans:
             unchanged = {"target": "MOD", "result": "LESS", "key": b64(self._pointers),
                          "range_end": prefix_end(self._pointers), "mod_revision": revision + 1}
             if self._txn(ops, compare=[unchanged]):
-                return
+                return True
         raise TransientError(f"clean-up of plan {generation}: the endpoint pointers kept "
                              f"changing ({CLEANUP_ATTEMPTS} compares lost)")
 

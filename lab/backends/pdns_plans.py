@@ -29,7 +29,7 @@ import re
 
 from lab.backends.powerdns import PowerDNS, absolute
 from lab.core.plan import Plan
-from lab.core.ports import TransientError
+from lab.core.ports import TransientError, WriteRefused
 from lab.errors import BackendError
 
 EMPTY_ANSWERS = ("nxdomain", "nodata")
@@ -78,10 +78,22 @@ class PowerDNSPlans:
         pointer = rrsets.get((self.pointer_name(endpoint), "TXT"))
         return pointer[0].strip('"') if pointer else None
 
-    def applied(self, endpoint: str) -> int | None:
-        target = self._target(endpoint, self._rrsets())
+    def fence_name(self, endpoint: str) -> str:
+        return f"{endpoint}.fence.plans.{self.zone}"
+
+    def _generation(self, target: str | None) -> int | None:
         m = self._tree_re.match(target) if target else None
         return int(m.group(1)) if m else None
+
+    def applied(self, endpoint: str) -> int | None:
+        return self._generation(self._target(endpoint, self._rrsets()))
+
+    def addresses(self, endpoint: str) -> set[str]:
+        rrsets = self._rrsets()
+        name = self.endpoint_name(endpoint)
+        if self.alias == "cname":
+            name = self._target(endpoint, rrsets) or name
+        return {a for t in ("A", "AAAA") for a in rrsets.get((name, t), [])}
 
     def intact(self, endpoint: str) -> bool:
         rrsets = self._rrsets()
@@ -97,7 +109,28 @@ class PowerDNSPlans:
         return found
 
     # -- writes -------------------------------------------------------------------
-    def apply(self, endpoint: str, plan: Plan, previous: int | None) -> None:
+    def _guard(self, endpoint: str, plan: Plan, only_if_newer: bool,
+               fence: int | None) -> list[dict]:
+        """The checks of a guarded write, read just before it (PowerDNS 4.x has no
+        conditional write: the window between this read and the PATCH stays open).
+        Returns the fence record to write with the change."""
+        rrsets = self._rrsets()
+        if only_if_newer:
+            current = self._generation(self._target(endpoint, rrsets))
+            if current is not None and current >= plan.generation:
+                raise WriteRefused(f"{endpoint} already at plan {current}")
+        if fence is None:
+            return []
+        seen = rrsets.get((self.fence_name(endpoint), "TXT"))
+        highest = int(seen[0].strip('"')) if seen else 0
+        if fence < highest:
+            raise WriteRefused(f"{endpoint}: fencing token {fence} is stale (fence {highest})")
+        return [_rrset(self.fence_name(endpoint), "TXT", self.ttl, [f'"{fence}"'])]
+
+    def apply(self, endpoint: str, plan: Plan, previous: int | None, *,
+              only_if_newer: bool = False, fence: int | None = None) -> None:
+        guarded = self._guard(endpoint, plan, only_if_newer, fence) \
+            if only_if_newer or fence is not None else []
         tree = plan.endpoints[endpoint]
         name = self.tree_name(plan.generation, tree)
         targets = plan.trees[tree]
@@ -121,12 +154,14 @@ class PowerDNSPlans:
             changes.append(_rrset(self.pointer_name(endpoint), "TXT", self.ttl, [f'"{name}"']))
         changes.append(_rrset(self.rollback_name(endpoint), "TXT", self.ttl,
                               [f'"{previous if previous is not None else "none"}"']))
-        self._call(self.api.patch, self.zone, changes)
+        self._call(self.api.patch, self.zone, changes + guarded)
 
-    def delete_generation(self, generation: int) -> None:
+    def delete_generation(self, generation: int, *, keep_if_referenced: bool = False) -> bool:
         rrsets = self._rrsets()
         names = {name for name, _ in rrsets
                  if (m := self._tree_re.match(name)) and int(m.group(1)) == generation}
+        if keep_if_referenced and self._referenced(rrsets, names):
+            return False
         changes = []
         if self.alias == "flattened":
             # The alias of every endpoint pointing at a deleted tree resolves to nothing.
@@ -144,6 +179,16 @@ class PowerDNSPlans:
                 changes.append(_rrset(name, "TXT", self.ttl, [f'"deleted plan {generation}"']))
         if changes:
             self._call(self.api.patch, self.zone, changes)
+        return True
+
+    def _referenced(self, rrsets, names: set[str]) -> bool:
+        """Whether any endpoint's alias (pointer TXT or CNAME) targets one of ``names``."""
+        for (name, rtype), contents in rrsets.items():
+            pointer = (rtype == "TXT" and name.endswith(".alias.plans." + self.zone)) or \
+                rtype == "CNAME"
+            if pointer and contents and contents[0].strip('"') in names:
+                return True
+        return False
 
     def reset(self, endpoints, negative_ttl_s: int | None = None) -> int | None:
         """Remove every plan tree, alias, rollback record and endpoint record (run set-up);

@@ -1,19 +1,31 @@
-"""The DNS Enactor, as the incident describes it (the flawed version).
+"""The DNS Enactor, as the incident describes it (the flawed version), with the safeguards
+a user can switch on (``Safeguards``; all off by default).
 
 Each pass: take the newest plan; make a ONE-TIME check that it is newer than what is
 applied; walk the endpoints, applying the plan to each in one DNS transaction under a
 per-endpoint lock, retrying an endpoint with backoff when the lock is lost or the write
 fails; then clean up: delete plans more than ``keep`` generations older than the one just
 applied. The gap between the check and the writes is the race.
+
+Safeguards (the fixes AWS named, and the classic ones):
+- ``freshness_cas``: every endpoint write is conditional on the endpoint still pointing at
+  an older generation (the backend checks it in the same transaction where it can).
+- ``cleanup_skips_active``: clean-up never deletes a plan an endpoint points at.
+- ``self_repair``: an endpoint pointing at a missing plan gets the newest plan re-applied
+  (checked on every pass) instead of stopping the enactor.
+- ``fencing``: before its freshness check a pass takes a fencing token (a number greater
+  than every token before it); every endpoint write carries it, and the backend refuses a
+  token lower than the last one that endpoint accepted: a holder that stalled is fenced.
+(The DNS-layer safety interlock wraps the backend instead: lab/core/interlock.py.)
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable
 
 from lab.core.history import History, Kind
 from lab.core.plan import Plan
-from lab.core.ports import DnsBackend, Faults, NoFaults, PlanStore, TransientError
+from lab.core.ports import DnsBackend, Faults, NoFaults, PlanStore, TransientError, WriteRefused
 
 STEP_AFTER_CHECK = "after-freshness-check"
 STEP_BEFORE_ENDPOINT = "before-endpoint"
@@ -27,11 +39,28 @@ class Pass(str, Enum):
     APPLIED = "applied"
     STUCK = "stuck"
     GAVE_UP = "gave-up"
+    REFUSED = "refused"          # a guarded write was refused: the pass stops, no clean-up
 
 
 class EndpointStuck(Exception):
     """The endpoint points at a plan that no longer exists: the rollback record would point
     at nothing, which the enactor cannot handle (as in the incident)."""
+
+
+@dataclass(frozen=True)
+class Safeguards:
+    freshness_cas: bool = False
+    cleanup_skips_active: bool = False
+    self_repair: bool = False
+    fencing: bool = False
+
+    NAMES = ("freshness-cas", "cleanup-skips-active", "self-repair", "fencing")
+
+    @staticmethod
+    def named(names) -> "Safeguards":
+        """From mitigation names (others, e.g. the interlock, are not the enactor's)."""
+        names = set(names)
+        return Safeguards(**{n.replace("-", "_"): True for n in Safeguards.NAMES if n in names})
 
 
 @dataclass(frozen=True)
@@ -41,6 +70,7 @@ class EnactorSettings:
     max_attempts: int = 20           # per endpoint
     backoff_base_s: float = 0.05
     backoff_max_s: float = 1.0
+    safeguards: Safeguards = field(default_factory=Safeguards)
 
 
 def backoff(attempt: int, settings: EnactorSettings) -> float:
@@ -89,6 +119,13 @@ class Enactor:
         plan = self.store.newest()
         if plan is None:
             return Pass.NO_PLAN
+        guards = self.settings.safeguards
+        if guards.self_repair:
+            self._self_repair(plan)
+        # One token per pass, taken before the check: every endpoint's fence compares it.
+        token = self.store.fencing_token(f"enactor/{self.name}", self.name) \
+            if guards.fencing else None
+        tokens = {e: token for e in plan.endpoints} if token is not None else {}
         applied = self._applied_generation(plan)
         fresh = applied is None or plan.generation > applied
         self._record(Kind.FRESHNESS_CHECKED, generation=plan.generation, applied=applied,
@@ -99,10 +136,12 @@ class Enactor:
         try:
             for endpoint in plan.endpoints:
                 self._fault_delay(STEP_BEFORE_ENDPOINT, endpoint)
-                if not self._apply_endpoint(endpoint, plan):
+                if not self._apply_endpoint(endpoint, plan, tokens.get(endpoint)):
                     return Pass.GAVE_UP
         except EndpointStuck:
             return Pass.STUCK
+        except WriteRefused:
+            return Pass.REFUSED
         self._record(Kind.PLAN_APPLIED, generation=plan.generation)
         self._fault_delay(STEP_BEFORE_CLEANUP)
         self.clean_up(plan.generation)
@@ -112,7 +151,27 @@ class Enactor:
         seen = [g for g in (self.dns.applied(e) for e in plan.endpoints) if g is not None]
         return max(seen) if seen else None
 
-    def _apply_endpoint(self, endpoint: str, plan: Plan) -> bool:
+    def _self_repair(self, newest: Plan) -> None:
+        """Every endpoint pointing at a missing plan gets the newest plan, under its lock."""
+        for endpoint in newest.endpoints:
+            if self.dns.intact(endpoint):
+                continue
+            lock = f"endpoint/{endpoint}"
+            if not self.store.acquire(lock, self.name, self.settings.lock_ttl_s):
+                continue     # another enactor is on it; look again next pass
+            try:
+                missing = self.dns.applied(endpoint)
+                if not self.dns.intact(endpoint):
+                    self.dns.apply(endpoint, newest, previous=None)
+                    self._record(Kind.ENDPOINT_APPLIED, endpoint=endpoint,
+                                 generation=newest.generation, previous=missing,
+                                 self_repair=True)
+            except TransientError:
+                pass         # next pass
+            finally:
+                self.store.release(lock, self.name)
+
+    def _apply_endpoint(self, endpoint: str, plan: Plan, fence: int | None = None) -> bool:
         """Apply ``plan`` to one endpoint under its lock; a lost lock or a transient error
         is retried by the injected retry policy. False when the policy gives up."""
         lock = f"endpoint/{endpoint}"
@@ -128,13 +187,26 @@ class Enactor:
                 raise RetryEndpoint(f"lock {lock} held by another enactor")
             try:
                 current = self.dns.applied(endpoint)
+                guards = self.settings.safeguards
+                repairing = False
                 if current is not None and not self.dns.intact(endpoint):
-                    self._record(Kind.ENACTOR_STUCK, endpoint=endpoint,
-                                 generation=plan.generation, missing=current)
-                    raise EndpointStuck(endpoint)
-                self.dns.apply(endpoint, plan, previous=current)
+                    if not guards.self_repair:
+                        self._record(Kind.ENACTOR_STUCK, endpoint=endpoint,
+                                     generation=plan.generation, missing=current)
+                        raise EndpointStuck(endpoint)
+                    repairing = True
+                target = (self.store.newest() or plan) if repairing else plan
+                try:
+                    self.dns.apply(endpoint, target, previous=None if repairing else current,
+                                   only_if_newer=guards.freshness_cas and not repairing,
+                                   fence=fence)
+                except WriteRefused as e:
+                    self._record(Kind.WRITE_REFUSED, endpoint=endpoint,
+                                 generation=plan.generation, reason=str(e)[:200])
+                    raise
                 self._record(Kind.ENDPOINT_APPLIED, endpoint=endpoint,
-                             generation=plan.generation, previous=current)
+                             generation=target.generation, previous=current,
+                             **({"self_repair": True} if repairing else {}))
             except TransientError as e:
                 self._record(Kind.ENDPOINT_RETRY, endpoint=endpoint, generation=plan.generation,
                              reason=str(e)[:200], attempt=attempt)
@@ -154,9 +226,19 @@ class Enactor:
         and from the store. (It does not ask whether an endpoint still uses it.)"""
         horizon = newest - self.settings.keep_generations
         known = set(self.store.generations()) | set(self.dns.generations())
+        skip_active = self.settings.safeguards.cleanup_skips_active
         deleted = []
         for generation in sorted(g for g in known if g < horizon):
-            self.dns.delete_generation(generation)
+            try:
+                removed = self.dns.delete_generation(generation, keep_if_referenced=skip_active)
+            except WriteRefused as e:        # the DNS-layer interlock said no
+                self._record(Kind.CLEANUP_SKIPPED, generation=generation, newest=newest,
+                             reason=str(e)[:200])
+                continue
+            if removed is False:
+                self._record(Kind.CLEANUP_SKIPPED, generation=generation, newest=newest,
+                             reason="an endpoint points at it")
+                continue
             self.store.delete(generation)
             self._record(Kind.PLAN_DELETED, generation=generation, newest=newest)
             deleted.append(generation)

@@ -27,6 +27,8 @@ class Kind(str, Enum):
     PROBE = "probe"                            # probers: {client, group, endpoint, outcome, rcode, addresses, latency_ms}
     PHASE = "phase"                            # runner: {phase}
     PASS = "enactor-pass"                      # enactor: {result, generation, seconds}
+    WRITE_REFUSED = "write-refused"            # enactor: {endpoint, generation, reason}
+    CLEANUP_SKIPPED = "cleanup-skipped"        # enactor: {generation, newest, reason}
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 core's ports (and what pure-logic tests run against). No I/O."""
 
 from lab.core.plan import Plan
+from lab.core.ports import WriteRefused
 
 
 class MemoryPlanStore:
     def __init__(self):
         self.plans: dict[int, Plan] = {}
         self.locks: dict[str, str] = {}
+        self.revision = 0
 
     def newest(self) -> Plan | None:
         return self.plans[max(self.plans)] if self.plans else None
@@ -36,6 +38,10 @@ class MemoryPlanStore:
         if self.locks.get(lock) == holder:
             del self.locks[lock]
 
+    def fencing_token(self, lease: str, holder: str) -> int:
+        self.revision += 1
+        return self.revision
+
 
 class MemoryDns:
     """Endpoints point at per-generation trees; deleting a generation empties its users."""
@@ -44,6 +50,7 @@ class MemoryDns:
         self.pointers: dict[str, tuple[int, str]] = {}  # endpoint -> (generation, tree)
         self.rollback: dict[str, int | None] = {}
         self.trees: dict[tuple[int, str], tuple] = {}  # (generation, tree) -> targets
+        self.fences: dict[str, int] = {}
         self.transactions = 0
 
     def applied(self, endpoint: str) -> int | None:
@@ -54,7 +61,16 @@ class MemoryDns:
         pointer = self.pointers.get(endpoint)
         return pointer is None or pointer in self.trees
 
-    def apply(self, endpoint: str, plan: Plan, previous: int | None) -> None:
+    def apply(self, endpoint: str, plan: Plan, previous: int | None, *,
+              only_if_newer: bool = False, fence: int | None = None) -> None:
+        current = self.applied(endpoint)
+        if only_if_newer and current is not None and current >= plan.generation:
+            raise WriteRefused(f"{endpoint} already at plan {current}")
+        if fence is not None:
+            if fence < self.fences.get(endpoint, 0):
+                raise WriteRefused(f"{endpoint}: fencing token {fence} is stale "
+                                   f"(fence {self.fences[endpoint]})")
+            self.fences[endpoint] = fence
         tree = plan.endpoints[endpoint]
         self.trees[(plan.generation, tree)] = plan.trees[tree]
         self.pointers[endpoint] = (plan.generation, tree)
@@ -64,12 +80,15 @@ class MemoryDns:
     def generations(self) -> set[int]:
         return {g for g, _ in self.trees}
 
-    def delete_generation(self, generation: int) -> None:
+    def delete_generation(self, generation: int, *, keep_if_referenced: bool = False) -> bool:
+        if keep_if_referenced and any(g == generation for g, _ in self.pointers.values()):
+            return False
         for key in [k for k in self.trees if k[0] == generation]:
             del self.trees[key]
         self.transactions += 1
+        return True
 
-    def addresses(self, endpoint: str) -> tuple[str, ...]:
-        """What a client asking the authoritative server would get: () when emptied."""
+    def addresses(self, endpoint: str) -> set[str]:
+        """What a client asking the authoritative server would get: empty when emptied."""
         pointer = self.pointers.get(endpoint)
-        return tuple(t.address for t in self.trees.get(pointer, ())) if pointer else ()
+        return {t.address for t in self.trees.get(pointer, ())} if pointer else set()

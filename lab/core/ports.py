@@ -15,6 +15,8 @@ class PlanStore(Protocol):
     def delete(self, generation: int) -> None: ...
     def acquire(self, lock: str, holder: str, ttl_s: float) -> bool: ...
     def release(self, lock: str, holder: str) -> None: ...
+    def fencing_token(self, lease: str, holder: str) -> int:
+        """A number greater than every token handed out before (for any holder)."""
 
 
 class DnsBackend(Protocol):
@@ -26,19 +28,32 @@ class DnsBackend(Protocol):
     def intact(self, endpoint: str) -> bool:
         """True unless the endpoint points at a plan whose records are gone."""
 
-    def apply(self, endpoint: str, plan: Plan, previous: int | None) -> None:
+    def addresses(self, endpoint: str) -> set[str]:
+        """The addresses the endpoint answers with now (empty when emptied or never set)."""
+
+    def apply(self, endpoint: str, plan: Plan, previous: int | None, *,
+              only_if_newer: bool = False, fence: int | None = None) -> None:
         """Point ``endpoint`` at ``plan`` (creating its tree records) in ONE transaction,
-        recording ``previous`` as the endpoint's rollback generation."""
+        recording ``previous`` as the endpoint's rollback generation. Raises WriteRefused,
+        writing nothing, when ``only_if_newer`` and the endpoint already points at this
+        generation or a newer one, or when ``fence`` is lower than the highest fencing
+        token a write to this endpoint carried before (the fence is then raised to it)."""
 
     def generations(self) -> set[int]:
         """Plan generations that have records in DNS."""
 
-    def delete_generation(self, generation: int) -> None:
-        """Remove every record of that plan generation (in one transaction)."""
+    def delete_generation(self, generation: int, *, keep_if_referenced: bool = False) -> bool:
+        """Remove every record of that plan generation (in one transaction); with
+        ``keep_if_referenced``, remove nothing while an endpoint points at it. True when
+        it removed the generation."""
 
 
 class TransientError(Exception):
     """A failure worth retrying (backend busy, connection reset)."""
+
+
+class WriteRefused(Exception):
+    """A guarded write the backend (or the safety interlock) refused; nothing was written."""
 
 
 class Faults(Protocol):

@@ -13,6 +13,7 @@ from lab.etcd import EtcdGateway, b64 as _b64, prefix_end as _prefix_end, unb64 
 
 PLANS = "/dnslab/plans/"
 LOCKS = "/dnslab/locks/"
+LEASES = "/dnslab/leases/"
 
 
 def _plan_key(generation: int) -> str:
@@ -76,8 +77,15 @@ class EtcdPlanStore:
             "success": [{"request_delete_range": {"key": key}}],
         })
 
+    def fencing_token(self, lease: str, holder: str) -> int:
+        """Register ``holder`` on ``lease``; the token is the etcd revision of that write,
+        which is greater than every revision (hence every token) before it."""
+        r = self._call("/kv/put", {"key": _b64(LEASES + lease), "value": _b64(holder)})
+        return int(r["header"]["revision"])
+
     # -- run set-up -----------------------------------------------------------------
     def reset(self) -> None:
         """Forget every plan and lock (a run starts from an empty store)."""
         self.etcd.delete_prefix(PLANS)
         self.etcd.delete_prefix(LOCKS)
+        self.etcd.delete_prefix(LEASES)

@@ -107,7 +107,7 @@ def test_delayed_enactor_races_clean_up_into_an_empty_stuck_endpoint():
     # B's clean-up for its newest plan runs at about the same time and deletes A's plan,
     # many generations older - and now the active plan of every endpoint.
     assert stale in b.clean_up(store.newest().generation)
-    assert dns.addresses(REGIONAL) == ()
+    assert dns.addresses(REGIONAL) == set()
     v = verdicts(history)
     assert v == {"never-delete-active-plan": False, "applied-generation-monotonic": False,
                  "endpoint-never-empty": False}
@@ -115,7 +115,7 @@ def test_delayed_enactor_races_clean_up_into_an_empty_stuck_endpoint():
     for _ in range(3):
         planner.publish()
         assert {b.run_once(), c.run_once()} == {Pass.STUCK}
-    assert dns.addresses(REGIONAL) == ()
+    assert dns.addresses(REGIONAL) == set()
     assert automation_stuck(history.events())
     # The operator repairs; automation works again.
     repaired = repair(store, dns, history)

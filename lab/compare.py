@@ -1,0 +1,98 @@
+"""`dnslab compare`: one scenario, same seed, once per safeguard variant; a comparison of
+what each variant saved and cost (comparison.json, comparison.md, comparison.html).
+
+Variants: ``none`` (the baseline, always first), then each requested one; ``a+b`` switches
+several on together; ``all`` means every mitigation on its own.
+"""
+
+import dataclasses
+import html
+import json
+from pathlib import Path
+
+from lab.core.compare import variant_row, with_baseline
+from lab.core.plan import DEFAULT_ENDPOINTS
+from lab.eventlog import read_events
+from lab.scenario import MITIGATIONS, ExperimentError, Scenario
+
+
+def variants(spec: str) -> list[tuple[str, tuple[str, ...]]]:
+    """``all`` | ``none`` | comma-separated names or ``a+b`` combinations."""
+    names = list(MITIGATIONS) if spec.strip() == "all" else \
+        [v.strip() for v in spec.split(",") if v.strip()]
+    out = [("none", ())]
+    for v in names:
+        if v == "none":
+            continue
+        parts = tuple(p.strip() for p in v.split("+"))
+        if bad := [p for p in parts if p not in MITIGATIONS]:
+            raise ExperimentError(f"--mitigations: unknown mitigation {bad[0]!r}; known: "
+                                  f"{', '.join(MITIGATIONS)} (combine with +, or say all)")
+        if (v, parts) not in out:
+            out.append(("+".join(parts), parts))
+    return out
+
+
+def scenario_for(s: Scenario, parts: tuple[str, ...]) -> Scenario:
+    return dataclasses.replace(s, mitigations=parts)
+
+
+def row_for(name: str, run_dir: Path) -> dict:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    events = read_events(run_dir / "events.jsonl")
+    row = variant_row(name, summary, events, set(DEFAULT_ENDPOINTS))
+    row["dir"] = run_dir.name
+    return row
+
+
+def write(out: Path, *, experiment: str, s: Scenario, command: str, rows: list[dict]) -> None:
+    rows = with_baseline(rows)
+    doc = {"experiment": experiment, "title": s.title, "backend": s.backend, "seed": s.seed,
+           "command": command, "variants": rows}
+    (out / "comparison.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out / "comparison.md").write_text(markdown(doc))
+    (out / "comparison.html").write_text(page(doc))
+
+
+COLUMNS = ("variant", "outage", "outage (s)", "clients affected", "client-s lost",
+           "longest client outage resolver / direct (s)", "invariants violated",
+           "converge (s)", "DNS writes / plan", "lock waits / plan", "refused / skipped",
+           "added latency / plan (ms)")
+
+
+def _cells(r: dict) -> list[str]:
+    c = r["cost"]
+    longest = r["longest_client_outage_s"]
+    return [r["variant"], "yes" if r["outage"] else "no", f"{r['outage_s']:g}",
+            f"{r['clients_affected_fraction']:.0%}", f"{r['client_seconds_lost']:g}",
+            f"{longest.get('resolver', 0):g} / {longest.get('direct', 0):g}",
+            ", ".join(r["violations"]) or "none",
+            "-" if r["time_to_converge_s"] is None else f"{r['time_to_converge_s']:g}",
+            f"{c['dns_writes_per_plan']:g}", f"{c['lock_waits_per_plan']:g}",
+            f"{c['writes_refused']} / {c['cleanups_skipped']}",
+            "-" if c["added_latency_ms_per_plan"] is None else f"{c['added_latency_ms_per_plan']:+g}"]
+
+
+def markdown(doc: dict) -> str:
+    lines = [f"# {doc['title']}: safeguards compared",
+             "", f"Backend {doc['backend']}, seed {doc['seed']}; `{doc['command']}`", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in doc["variants"]]
+    return "\n".join(lines) + "\n"
+
+
+def page(doc: dict) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in _cells(r)) + "</tr>"
+        for r in doc["variants"])
+    links = " ".join(f'<a href="{html.escape(r["dir"])}/report.html">{html.escape(r["variant"])}</a>'
+                     for r in doc["variants"])
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+            f"{html.escape(doc['title'])}: safeguards compared</title><style>body{{font-family:"
+            "sans-serif;margin:24px}td,th{padding:3px 8px;border-bottom:1px solid #ddd;"
+            "text-align:left}</style></head><body>"
+            f"<h1>{html.escape(doc['title'])}: safeguards compared</h1>"
+            f"<p>Backend {html.escape(doc['backend'])}, seed {doc['seed']}; "
+            f"<code>{html.escape(doc['command'])}</code></p>"
+            f"<table><tr>{head}</tr>{body}</table><p>Runs: {links}</p></body></html>\n")
