@@ -1,6 +1,7 @@
 """`dnslab` command line. Errors the user can fix print one line and exit 2."""
 
 import argparse
+import contextlib
 import os
 import sys
 import urllib.request
@@ -146,7 +147,6 @@ def cmd_run(args) -> int:
     import time as _time
 
     from lab import suite
-    from lab.run import Runner
     items = [(p, suite.with_overrides(s, seed=args.seed, duration=args.duration,
                                       backend=args.backend))
              for p, s in suite.collect(args.files)]
@@ -157,8 +157,38 @@ def cmd_run(args) -> int:
     out = Path(args.out or Path("results") / _time.strftime("%Y%m%dT%H%M%S"))
     single = len(items) == 1
     stack = _stack(args)
-    if not args.no_up:
-        stack.up(build=True, grafana=False)
+    with _stack_for_runs(stack, args):
+        rows = _run_items(items, out, single, stack)
+    if not single:
+        suite.write_index(out, rows)
+        print(f"suite: {sum(s['as_expected'] for _, s in rows)}/{len(rows)} as expected; "
+              f"index at {out / 'index.html'}")
+    return 0 if all(s["as_expected"] for _, s in rows) and len(rows) == len(items) else 1
+
+
+@contextlib.contextmanager
+def _stack_for_runs(stack, args):
+    """Bring the lab up for the runs and down after them, unless --no-up (the stack is
+    someone else's: leave it as it is) or --keep-up (leave it running for the dashboards)."""
+    if args.no_up:
+        yield
+        return
+    stack.up(build=True, grafana=None if args.keep_up else False)
+    try:
+        yield
+    finally:
+        if args.keep_up:
+            ports = config.published_ports()
+            print(f"dnslab: the lab stays up: Prometheus http://127.0.0.1:"
+                  f"{ports['prometheus'][1]}, Grafana (if its image is here) http://127.0.0.1:"
+                  f"{ports['grafana'][1]}; `dnslab down` removes it", file=sys.stderr)
+        else:
+            stack.down()
+
+
+def _run_items(items, out: Path, single: bool, stack) -> list:
+    from lab import suite
+    from lab.run import Runner
     rows = []
     for path, s in items:
         where = suite.run_dir(out, path, single)
@@ -175,11 +205,7 @@ def cmd_run(args) -> int:
               + f"; results in {where}", flush=True)
         if summary["verdict"] == "aborted" and "interrupted" in str(summary.get("reason")):
             break
-    if not single:
-        suite.write_index(out, rows)
-        print(f"suite: {sum(s['as_expected'] for _, s in rows)}/{len(rows)} as expected; "
-              f"index at {out / 'index.html'}")
-    return 0 if all(s["as_expected"] for _, s in rows) and len(rows) == len(items) else 1
+    return rows
 
 
 def cmd_compare(args) -> int:
@@ -187,7 +213,6 @@ def cmd_compare(args) -> int:
     import time as _time
 
     from lab import compare, suite
-    from lab.run import Runner
     plan = compare.variants(args.mitigations)
     found = suite.collect([args.file])
     if len(found) != 1:
@@ -201,8 +226,20 @@ def cmd_compare(args) -> int:
                 f"{path}:", f"{path} [{name}]:", 1))
         return 0
     stack = _stack(args)
-    if not args.no_up:
-        stack.up(build=True, grafana=False)
+    with _stack_for_runs(stack, args):
+        rows = _compare_variants(plan, s, out, stack)
+    command = "dnslab " + " ".join(shlex.quote(a) for a in args.argv)
+    out.mkdir(parents=True, exist_ok=True)
+    compare.write(out, experiment=str(path), s=s, command=command, rows=rows)
+    print((out / "comparison.md").read_text(), end="")
+    print(f"compare: {out / 'comparison.json'}, comparison.md, comparison.html")
+    done = all(r["verdict"] in ("hypothesis-violated", "hypothesis-held") for r in rows)
+    return 0 if done and len(rows) == len(plan) else 1
+
+
+def _compare_variants(plan, s, out: Path, stack) -> list[dict]:
+    from lab import compare
+    from lab.run import Runner
     rows = []
     for name, parts in plan:
         where = out / name.replace("+", "_and_")
@@ -216,13 +253,7 @@ def cmd_compare(args) -> int:
               flush=True)
         if summary["verdict"] in ("aborted", "error"):
             break
-    command = "dnslab compare " + " ".join(shlex.quote(a) for a in args.argv)
-    out.mkdir(parents=True, exist_ok=True)
-    compare.write(out, experiment=str(path), s=s, command=command, rows=rows)
-    print((out / "comparison.md").read_text(), end="")
-    print(f"compare: {out / 'comparison.json'}, comparison.md, comparison.html")
-    done = all(r["verdict"] in ("hypothesis-violated", "hypothesis-held") for r in rows)
-    return 0 if done and len(rows) == len(plan) else 1
+    return rows
 
 
 def cmd_repair(args) -> int:
@@ -315,7 +346,11 @@ def parser() -> argparse.ArgumentParser:
                         "writes there, several write one subdirectory each plus index.html")
     s.add_argument("--dry", action="store_true",
                    help="validate and print the plan of actions; touch no container")
-    s.add_argument("--no-up", action="store_true", help="do not (re)start the lab first")
+    s.add_argument("--no-up", action="store_true",
+                   help="use the lab as it is: neither start it first nor stop it after")
+    s.add_argument("--keep-up", action="store_true",
+                   help="leave the lab (and Grafana, if its image is here) running after the "
+                        "run, for the dashboards; `dnslab down` removes it")
     s.add_argument("--duration", type=float, default=None,
                    help="override the experiment's duration_s (seconds the method runs)")
     s.add_argument("--seed", type=int, default=None, help="override the experiment's seed")
@@ -334,7 +369,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="results directory (default "
                                                 "results/compare-<date-time>)")
     s.add_argument("--dry", action="store_true", help="validate and print the variants' plans")
-    s.add_argument("--no-up", action="store_true", help="do not (re)start the lab first")
+    s.add_argument("--no-up", action="store_true",
+                   help="use the lab as it is: neither start it first nor stop it after")
+    s.add_argument("--keep-up", action="store_true",
+                   help="leave the lab running after the runs (dashboards); `dnslab down`")
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--duration", type=float, default=None)
     s.add_argument("--backend", choices=BACKENDS, default=_env_backend())

@@ -42,9 +42,31 @@ class WorkerMetrics:
                              registry=r)
         self.clients = Gauge("dnslab_clients", "Virtual clients.", ["group", "endpoint"],
                              registry=r)
+        self.addresses = Gauge("dnslab_endpoint_addresses",
+                               "Addresses in the last answer a client of the group got for "
+                               "the endpoint (0: no address).", ["group", "endpoint"],
+                               registry=r)
+        self.violations = Counter("dnslab_invariant_violations",
+                                  "Invariant violations seen live: a direct client got no "
+                                  "address (endpoint-never-empty), an enactor applied an older "
+                                  "plan than the endpoint had (applied-generation-monotonic).",
+                                  ["invariant"], registry=r)
+        self.refused = Counter("dnslab_enactor_writes_refused",
+                               "Guarded writes refused (safeguards).", ["enactor"], registry=r)
+        self.skipped = Counter("dnslab_cleanup_skipped_plans",
+                               "Plans clean-up kept (safeguards).", ["enactor"], registry=r)
+        for invariant in ("endpoint-never-empty", "applied-generation-monotonic"):
+            self.violations.labels(invariant)     # exported at 0, so increase() sees the first
         self._failing: dict[tuple, set] = {}
         self._probe_children: dict[tuple, object] = {}   # label lookups are the hot path
         self._latency_children: dict[str, object] = {}
+
+    def enactor(self, name: str) -> None:
+        """Export an enactor's counters at 0 from its start (a panel of rates shows 0, not
+        'no data', before the first lock wait)."""
+        for counter in (self.lock_lost, self.retries, self.deleted, self.refused, self.skipped):
+            counter.labels(name)
+        self.stuck.labels(name).set(0)
 
     def client(self, group: str, endpoint: str) -> None:
         self.clients.labels(group, endpoint).inc()
@@ -69,10 +91,20 @@ class WorkerMetrics:
             (failing.discard if outcome == "ok" else failing.add)(d["client"])
             if len(failing) != before:
                 self.failing.labels(*key).set(len(failing))
+            found = d.get("addresses") or 0
+            self.addresses.labels(*key).set(found if isinstance(found, int) else len(found))
+            if group == "direct" and outcome in ("nxdomain", "nodata"):
+                self.violations.labels("endpoint-never-empty").inc()
         elif e.kind is Kind.PLAN_PUBLISHED:
             self.published.set(d["generation"])
         elif e.kind is Kind.ENDPOINT_APPLIED:
             self.applied.labels(e.source, d["endpoint"]).set(d["generation"])
+            if d.get("previous") is not None and d["generation"] < d["previous"]:
+                self.violations.labels("applied-generation-monotonic").inc()
+        elif e.kind is Kind.WRITE_REFUSED:
+            self.refused.labels(e.source).inc()
+        elif e.kind is Kind.CLEANUP_SKIPPED:
+            self.skipped.labels(e.source).inc()
         elif e.kind is Kind.PASS:
             self.passes.labels(e.source, d["result"]).inc()
             self.stuck.labels(e.source).set(1 if d["result"] == "stuck" else 0)

@@ -107,7 +107,7 @@ def render_html(summary: dict, events: list[Event]) -> str:
     ys = lambda g: PANEL_H * (1 - g / g_max)  # noqa: E731
     steps = []
     if published:
-        steps.append(f'<polyline class="published" points="'
+        steps.append('<polyline class="published" points="'
                      + " ".join(f"{axis.x(t):.1f},{ys(g):.1f}" for t, g in published) + '"/>')
     for i, (endpoint, pts) in enumerate(sorted(applied.items())):
         coords, last = [], None

@@ -83,7 +83,8 @@ def tenacity_retrying(settings: EnactorSettings, sleep=time.sleep) -> Retrying:
 def run_enactor(*, name: str, store_address: str, backend: DnsBackend, keep: int,
                 poll_s: float, max_seconds: float, metrics_port: int | None = None,
                 safeguards: list[str] = (), interlock_max_removed: float = 0.5) -> int:
-    history, _ = _history(metrics_port)
+    history, metrics = _history(metrics_port)
+    metrics.enactor(name)
     etcd = EtcdGateway(store_address)
     store, faults = EtcdPlanStore(store_address), EtcdFaults(etcd)
     if unknown := set(safeguards) - set(Safeguards.NAMES) - {"interlock", "serve-stale"}:

@@ -21,6 +21,16 @@ def promql(expr: str) -> list[dict]:
     return body["data"]["result"]
 
 
+def promql_range(expr: str, start: float, end: float, step: float = 2.0) -> list[dict]:
+    """Evaluate PromQL over [start, end] through Prometheus's HTTP API (matrix result)."""
+    resp = requests.get(prometheus_url() + "/api/v1/query_range",
+                        params={"query": expr, "start": start, "end": end, "step": step},
+                        timeout=15)
+    body = resp.json()
+    assert body.get("status") == "success", (expr, body)
+    return body["data"]["result"]
+
+
 def scalar(expr: str) -> float | None:
     result = promql(expr)
     return float(result[0]["value"][1]) if result else None

@@ -192,3 +192,29 @@ def test_coredns_cleanup_is_one_compare_and_swap(lab):
     assert ask(coredns, f"ep-cas.{config.ZONE}") == ("NOERROR", {"198.51.100.71"})
     backend.reset(["ep-cas", "ep-cas-other"])
 
+
+
+def test_guarded_writes_on_the_real_backend(world):
+    """The safeguards' backend half: a write only if newer, a fencing token, and a clean-up
+    that keeps a referenced plan, each refused or kept by the real server's store."""
+    from lab.core.ports import WriteRefused
+    make, auth, kind = world
+    _, backend = make("nxdomain")
+    endpoint = "ep-nxdomain-flattened"
+    fqdn = f"{endpoint}.{config.ZONE}"
+    tree = {"regional": (Target("198.51.100.21", 1), Target("198.51.100.22", 1))}
+    newer = Plan(920, tree, {endpoint: "regional"})
+    older = Plan(910, {"regional": (Target("198.51.100.23", 1),)}, {endpoint: "regional"})
+    backend.apply(endpoint, newer, None, only_if_newer=True, fence=50)
+    with pytest.raises(WriteRefused, match="already at plan 920"):
+        backend.apply(endpoint, older, 920, only_if_newer=True)
+    with pytest.raises(WriteRefused, match="fencing token 49 is stale"):
+        backend.apply(endpoint, Plan(930, tree, {endpoint: "regional"}), 920, fence=49)
+    assert backend.applied(endpoint) == 920
+    assert ask(auth, fqdn) == ("NOERROR", {"198.51.100.21", "198.51.100.22"})
+    assert backend.addresses(endpoint) == {"198.51.100.21", "198.51.100.22"}
+    assert backend.delete_generation(920, keep_if_referenced=True) is False
+    assert 920 in backend.generations() and backend.intact(endpoint)
+    backend.apply(endpoint, Plan(930, tree, {endpoint: "regional"}), 920, fence=51)
+    assert backend.delete_generation(920, keep_if_referenced=True) is True
+    assert 920 not in backend.generations() and backend.applied(endpoint) == 930

@@ -3,17 +3,22 @@ The run's own history is the evidence: the summary contract, the invariants, aut
 stuck until the operator's repair, the rollback, and the blast radius per client group."""
 
 import json
+import subprocess
+import time
 from collections import defaultdict
 
 import pytest
+import requests
+import yaml
 
+from lab import config
 from lab.core.history import Kind
 from lab.eventlog import read_events
 from lab.faults import EtcdFaults
 from lab.etcd import EtcdGateway
 from lab.runtime import Workers
 from lab.scenario import load
-from tests.docker.helpers import dnslab
+from tests.docker.helpers import dnslab, promql_range
 
 RACE = "experiments/dynamodb-race.yaml"
 
@@ -112,3 +117,92 @@ def test_workers_metrics_reached_prometheus(race):
     assert scalar('sum(max_over_time(dnslab_client_probes_total{outcome="ok"}[10m]))') > 0
     assert scalar('max(max_over_time(dnslab_endpoint_applied_generation[10m]))') > 1
     assert scalar('max(max_over_time(dnslab_planner_generation[10m]))') > 10
+
+
+# -- dashboards and alerts, against the real Prometheus, over this race -------------------
+def _window(events):
+    return min(e.t for e in events), max(e.t for e in events) + 4
+
+
+def _dashboard_queries():
+    root = config.repo_root() / "grafana" / "dashboards"
+    for path in sorted(root.glob("*.json")):
+        d = json.loads(path.read_text())
+        for p in d["panels"]:
+            for t in p["targets"]:
+                yield f"{path.stem}: {p['title']}", t["expr"]
+        for a in d["annotations"]["list"]:
+            if "expr" in a:
+                yield f"{path.stem}: annotation {a['name']}", a["expr"]
+
+
+def _alert_rules():
+    doc = yaml.safe_load((config.repo_root() / "images/prometheus/alerts.yml").read_text())
+    return {r["alert"]: r["expr"] for g in doc["groups"] for r in g["rules"]}
+
+
+def test_every_dashboard_panel_and_alert_rule_returns_data(race):
+    _, _, events, _ = race
+    start, end = _window(events)
+    time.sleep(max(0.0, end - time.time()))     # the last scrapes and rule evaluations
+    queries = list(_dashboard_queries()) + [(f"alert {n}", e) for n, e in _alert_rules().items()]
+    assert len(queries) >= 20
+    empty = [(where, expr) for where, expr in queries
+             if not any(s["values"] for s in promql_range(expr, start, end))]
+    assert not empty, f"queries that returned no data over the race: {empty}"
+
+
+def test_no_addresses_alert_fired_in_the_outage_and_resolved_after_the_repair(race):
+    _, s, events, _ = race
+    start, end = _window(events)
+    repaired = min(e.t for e in events if e.kind is Kind.REPAIRED)
+    firing = 'ALERTS{alertname="EndpointHasNoAddresses", alertstate="firing"}'
+    during = promql_range(firing, s["emptied"]["t"], repaired + 2)
+    assert during and any(x["metric"]["endpoint"] == "dynamodb.us-east-1" for x in during)
+    # Direct clients see the addresses again at the repair; one scrape and one rule
+    # evaluation (2 s each) later the alert has resolved, and it stays resolved.
+    assert promql_range(firing, repaired + 8, end) == []
+
+
+def test_alert_rules_pass_their_promtool_tests_and_exporters_pass_promtool(lab):
+    prometheus = lab.container("prometheus")
+    r = prometheus.exec_run(["promtool", "test", "rules", "alerts.test.yml"],
+                            workdir="/etc/prometheus")
+    assert r.exit_code == 0 and b"SUCCESS" in r.output, r.output.decode()
+    r = prometheus.exec_run(["promtool", "check", "config", "/etc/prometheus/prometheus.yml"])
+    assert r.exit_code == 0, r.output.decode()
+    # The lab's own exporters: the prober service, and a worker's registry fed one event
+    # of every kind (what planner, enactor and client workers export).
+    prober = requests.get(f"http://{lab.address('prober')}:9100/metrics", timeout=5).text
+    assert "dnslab_probes_total" in prober
+    assert_promtool_clean(prometheus, prober)
+    assert_promtool_clean(prometheus, worker_exposition())
+
+
+def worker_exposition() -> str:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from lab.core.history import Event
+    from lab.metrics import WorkerMetrics
+    registry = CollectorRegistry()
+    m = WorkerMetrics(registry)
+    m.enactor("enactor-a")
+    m.client("direct", "dynamodb.us-east-1")
+    data = {Kind.PROBE: {"client": "c1", "group": "direct", "endpoint": "dynamodb.us-east-1",
+                         "outcome": "nxdomain", "rcode": "NXDOMAIN", "addresses": 0,
+                         "latency_ms": 1.5},
+            Kind.PLAN_PUBLISHED: {"generation": 3},
+            Kind.ENDPOINT_APPLIED: {"endpoint": "dynamodb.us-east-1", "generation": 2,
+                                    "previous": 3},
+            Kind.PASS: {"result": "applied", "seconds": 0.2},
+            Kind.FAULT_STARTED: {"fault": "delay", "target": "enactor-a"}}
+    for kind in Kind:
+        m(Event(0.0, "enactor-a", kind, data.get(kind, {"generation": 1, "endpoint": "e"})))
+    return generate_latest(registry).decode()
+
+
+def assert_promtool_clean(prometheus, text: str) -> None:
+    proc = subprocess.run(["docker", "exec", "-i", prometheus.id, "promtool", "check",
+                           "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), \
+        proc.stdout + proc.stderr

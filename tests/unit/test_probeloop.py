@@ -1,8 +1,6 @@
 """The event-loop prober against in-process DNS servers: every outcome, many clients at
 once, a silent server only delays its own clients, and hostile bytes are 'malformed'."""
 
-import time
-
 import dns.message
 import pytest
 

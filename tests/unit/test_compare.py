@@ -1,0 +1,53 @@
+"""`dnslab compare` as pure logic: variant parsing, and the rows derived from a history."""
+
+import pytest
+
+from lab import compare
+from lab.core.compare import (longest_client_outage_s, plan_latencies_s, time_to_converge_s,
+                              with_baseline)
+from lab.core.history import Event, Kind
+from lab.scenario import ExperimentError
+
+
+def test_variants():
+    assert compare.variants("fencing,freshness-cas+cleanup-skips-active") == [
+        ("none", ()), ("fencing", ("fencing",)),
+        ("freshness-cas+cleanup-skips-active", ("freshness-cas", "cleanup-skips-active"))]
+    names = [n for n, _ in compare.variants("all")]
+    assert names[0] == "none" and "serve-stale" in names and len(names) == 7
+    with pytest.raises(ExperimentError, match="unknown mitigation 'magic'"):
+        compare.variants("fencing+magic")
+
+
+def probe(t, client, group, ok):
+    return Event(t, "p", Kind.PROBE, {"client": client, "group": group,
+                                      "outcome": "ok" if ok else "nxdomain"})
+
+
+def test_longest_client_outage():
+    events = [probe(0, "c1", "direct", True), probe(1, "c1", "direct", False),
+              probe(2, "c1", "direct", False), probe(3.5, "c1", "direct", True),
+              probe(4, "c1", "direct", False), probe(4.5, "c1", "direct", True),
+              probe(1, "c2", "resolver", False)]
+    assert longest_client_outage_s(events, "direct") == 2.5
+    assert longest_client_outage_s(events, "resolver") == 0.0
+
+
+def test_latency_and_convergence():
+    eps = {"a", "b"}
+    ev = [Event(0, "planner", Kind.PLAN_PUBLISHED, {"generation": 1}),
+          Event(0.1, "x", Kind.ENDPOINT_APPLIED, {"endpoint": "a", "generation": 1}),
+          Event(0.3, "x", Kind.ENDPOINT_APPLIED, {"endpoint": "b", "generation": 1}),
+          Event(1, "planner", Kind.PLAN_PUBLISHED, {"generation": 2}),
+          Event(1.5, "faults", Kind.FAULT_ENDED, {"fault": "delay"}),
+          Event(1.6, "x", Kind.ENDPOINT_APPLIED, {"endpoint": "a", "generation": 2}),
+          Event(2.0, "x", Kind.ENDPOINT_APPLIED, {"endpoint": "b", "generation": 2})]
+    assert [round(x, 3) for x in plan_latencies_s(ev, eps)] == [0.3, 1.0]
+    assert time_to_converge_s(ev, eps) == 0.5
+    assert time_to_converge_s(ev[:-1], eps) is None
+
+
+def test_baseline_difference():
+    rows = [{"cost": {"plan_latency_ms_median": 10.0}}, {"cost": {"plan_latency_ms_median": 14.5}},
+            {"cost": {"plan_latency_ms_median": None}}]
+    assert [r["cost"]["added_latency_ms_per_plan"] for r in with_baseline(rows)] == [0, 4.5, None]
