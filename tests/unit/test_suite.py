@@ -59,3 +59,35 @@ def test_index_links_every_run(tmp_path):
     assert 'href="race/report.html"' in page and 'href="steady/report.html"' in page
     assert "NOT as expected" in page
     assert 'failures="1"' in (tmp_path / "junit.xml").read_text()
+
+
+def test_runs_stop_the_lab_they_started_unless_kept_up():
+    from types import SimpleNamespace
+
+    from lab.cli import _stack_for_runs
+
+    class FakeStack:
+        def __init__(self):
+            self.calls = []
+
+        def up(self, *, build, grafana):
+            self.calls.append(("up", grafana))
+
+        def down(self):
+            self.calls.append(("down",))
+
+    for flags, expected in [({}, [("up", False), ("down",)]),
+                            ({"keep_up": True}, [("up", None)]),
+                            ({"no_up": True}, [])]:
+        stack = FakeStack()
+        args = SimpleNamespace(no_up=flags.get("no_up", False), keep_up=flags.get("keep_up", False))
+        with _stack_for_runs(stack, args):
+            pass
+        assert stack.calls == expected, flags
+    stack = FakeStack()
+    try:   # a crash during the runs still stops the lab
+        with _stack_for_runs(stack, SimpleNamespace(no_up=False, keep_up=False)):
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert stack.calls[-1] == ("down",)
