@@ -45,7 +45,8 @@ def test_seed_probes_succeed_and_every_target_is_up(lab):
     failed = scalar('sum(dnslab_probes_total{name="seed.lab.test",outcome!="ok"})')
     assert not failed, f"seed probes failed: {failed}"
     targets = promql("up")
-    core = {"prometheus", "pdns-auth", "recursor", "plan-store", "prober"}
+    core = {"prometheus", "pdns-auth", "recursor", "plan-store", "prober", "coredns",
+            "zone-store"}
     assert {t["metric"]["job"] for t in targets} == core | {"planner", "enactor", "clients"}
     assert all(t["value"][1] == "1" for t in targets if t["metric"]["job"] in core), targets
     assert promql("histogram_quantile(0.99, sum by (le) (rate(dnslab_probe_duration_seconds_bucket[30s])))")
