@@ -43,7 +43,7 @@ from lab.etcd import EtcdGateway, b64, prefix_end, unb64
 EMPTY_ANSWERS = ("nxdomain", "nodata")
 ALIAS_STYLES = ("flattened", "cname")
 PREFIX = "/skydns"
-CLEANUP_ATTEMPTS = 20
+COMPARE_ATTEMPTS = 20
 
 
 def _put(key: str, value: dict) -> dict:
@@ -154,7 +154,7 @@ class CoreDNSPlans:
         if not (only_if_newer or fence is not None):
             self._txn(self._apply_ops(endpoint, plan, previous))
             return
-        for _ in range(CLEANUP_ATTEMPTS):
+        for _ in range(COMPARE_ATTEMPTS):
             compare, extra = self._guard(endpoint, plan, only_if_newer, fence)
             if self._txn(self._apply_ops(endpoint, plan, previous) + extra, compare=compare):
                 return
@@ -202,7 +202,7 @@ class CoreDNSPlans:
         return ops
 
     def delete_generation(self, generation: int, *, keep_if_referenced: bool = False) -> bool:
-        for _ in range(CLEANUP_ATTEMPTS):
+        for _ in range(COMPARE_ATTEMPTS):
             read = self._call("/kv/range", {"key": b64(self._plans),
                                              "range_end": prefix_end(self._plans)})
             revision = int(read["header"]["revision"])
@@ -239,7 +239,7 @@ class CoreDNSPlans:
             if self._txn(ops, compare=[unchanged]):
                 return True
         raise TransientError(f"clean-up of plan {generation}: the endpoint pointers kept "
-                             f"changing ({CLEANUP_ATTEMPTS} compares lost)")
+                             f"changing ({COMPARE_ATTEMPTS} compares lost)")
 
     def _endpoint_of_pointer(self, key: str) -> str:
         """/skydns/test/lab/plans/alias/<reversed endpoint labels> -> the endpoint's name."""
