@@ -34,6 +34,8 @@ def suite(lab, request):
                               cwd=config.repo_root(),
                               env={**os.environ, "DNSLAB_BACKEND": request.param})
         decoy.reload()
+        # Keep each backend's results beside results/suite (the next run overwrites it).
+        shutil.copytree(RESULTS, RESULTS.with_name(f"suite-{request.param}"), dirs_exist_ok=True)
         yield proc, decoy, before, request.param
     finally:
         try:
