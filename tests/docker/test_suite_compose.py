@@ -35,7 +35,9 @@ def suite(lab, request):
                               env={**os.environ, "DNSLAB_BACKEND": request.param})
         decoy.reload()
         # Keep each backend's results beside results/suite (the next run overwrites it).
-        shutil.copytree(RESULTS, RESULTS.with_name(f"suite-{request.param}"), dirs_exist_ok=True)
+        if RESULTS.exists():
+            shutil.copytree(RESULTS, RESULTS.with_name(f"suite-{request.param}"),
+                            dirs_exist_ok=True)
         yield proc, decoy, before, request.param
     finally:
         try:
