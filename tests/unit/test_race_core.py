@@ -23,6 +23,24 @@ def world(seed=7, keep=3):
     return clock, history, store, dns, planner, settings
 
 
+class StallAfterCheck:
+    """Faults: while A sleeps after its freshness check, the planner and B move far ahead."""
+
+    def __init__(self, planner, b, rounds=8):
+        self.planner, self.b, self.rounds = planner, b, rounds
+
+    def delay(self, enactor, step, endpoint=None):
+        if enactor == "enactor-a" and step == STEP_AFTER_CHECK:
+            for _ in range(self.rounds):
+                self.planner.publish()
+                self.b.run_once()
+            return 8.0
+        return 0.0
+
+    def lose_lock(self, *a):
+        return False
+
+
 def verdicts(history):
     return {v.name: v.held for v in check_all(history.events())}
 
@@ -84,22 +102,8 @@ def test_delayed_enactor_races_clean_up_into_an_empty_stuck_endpoint():
     b = Enactor("enactor-b", store, dns, history, sleep=clock.sleep, settings=settings)
     c = Enactor("enactor-c", store, dns, history, sleep=clock.sleep, settings=settings)
 
-    class DelayA:
-        """While A sleeps after its freshness check, the planner and B move far ahead."""
-
-        def delay(self, enactor, step, endpoint=None):
-            if enactor == "enactor-a" and step == STEP_AFTER_CHECK:
-                for _ in range(8):
-                    planner.publish()
-                    b.run_once()
-                return 8.0
-            return 0.0
-
-        def lose_lock(self, *a):
-            return False
-
     a = Enactor("enactor-a", store, dns, history, sleep=clock.sleep, settings=settings,
-                faults=DelayA())
+                faults=StallAfterCheck(planner, b))
     planner.publish()
     stale = store.newest().generation
     assert a.run_once() is Pass.APPLIED          # A applied its stale plan everywhere

@@ -4,12 +4,12 @@ interleaving as tests/unit/test_race_core.py, with one safeguard switched on."""
 import pytest
 
 from lab.core.checkers import check_all
-from lab.core.enactor import STEP_AFTER_CHECK, Enactor, EnactorSettings, Pass, Safeguards
+from lab.core.enactor import Enactor, EnactorSettings, Pass, Safeguards
 from lab.core.history import Kind
 from lab.core.interlock import SafetyInterlock
 from lab.core.plan import DEFAULT_ENDPOINTS, Plan, Target
 from lab.core.ports import WriteRefused
-from tests.unit.test_race_core import REGIONAL, world
+from tests.unit.test_race_core import REGIONAL, StallAfterCheck, world
 
 
 def race(safeguards=Safeguards(), interlock=False):
@@ -19,20 +19,8 @@ def race(safeguards=Safeguards(), interlock=False):
     settings = EnactorSettings(keep_generations=3, max_attempts=5, safeguards=safeguards)
     b = Enactor("enactor-b", store, dns, history, sleep=clock.sleep, settings=settings)
 
-    class DelayA:
-        def delay(self, enactor, step, endpoint=None):
-            if enactor == "enactor-a" and step == STEP_AFTER_CHECK:
-                for _ in range(8):
-                    planner.publish()
-                    b.run_once()
-                return 8.0
-            return 0.0
-
-        def lose_lock(self, *a):
-            return False
-
     a = Enactor("enactor-a", store, dns, history, sleep=clock.sleep, settings=settings,
-                faults=DelayA())
+                faults=StallAfterCheck(planner, b))
     planner.publish()
     stale = store.newest().generation
     outcome_a = a.run_once()
