@@ -34,10 +34,12 @@ def suite(lab, request):
                               cwd=config.repo_root(),
                               env={**os.environ, "DNSLAB_BACKEND": request.param})
         decoy.reload()
-        # Keep each backend's results beside results/suite (the next run overwrites it).
+        # Keep each backend's results beside results/suite (the next run overwrites it),
+        # replacing, not merging into, an older copy.
         if RESULTS.exists():
-            shutil.copytree(RESULTS, RESULTS.with_name(f"suite-{request.param}"),
-                            dirs_exist_ok=True)
+            kept = RESULTS.with_name(f"suite-{request.param}")
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(RESULTS, kept)
         yield proc, decoy, before, request.param
     finally:
         try:
