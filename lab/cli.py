@@ -5,10 +5,12 @@ import contextlib
 import os
 import sys
 import urllib.request
+import uuid
 from pathlib import Path
 
 from lab import __version__, config
 from lab.backends import BACKENDS
+from lab.core.ports import TransientError
 from lab.errors import LabError, SecretMissing
 
 
@@ -144,9 +146,7 @@ def cmd_clients(args) -> int:
 
 
 def cmd_run(args) -> int:
-    import time as _time
-
-    from lab import suite
+    from lab import results, suite
     items = [(p, suite.with_overrides(s, seed=args.seed, duration=args.duration,
                                       backend=args.backend))
              for p, s in suite.collect(args.files)]
@@ -154,97 +154,137 @@ def cmd_run(args) -> int:
         for path, s in items:
             print(suite.plan_text(path, s))
         return 0
-    out = Path(args.out or Path("results") / _time.strftime("%Y%m%dT%H%M%S"))
+    out = Path(args.out) if args.out else results.default_dir()
     single = len(items) == 1
     stack = _stack(args)
-    with _stack_for_runs(stack, args):
-        rows = _run_items(items, out, single, stack)
+    with _lab_for_runs(stack, args) as lease:
+        if single:
+            [(path, s)] = items
+            rows = [_run_one(path, s, out, stack, lease)]
+        else:
+            rows = _run_suite(items, out, stack, lease)
+    results.point_latest(out)
     if not single:
-        suite.write_index(out, rows)
-        print(f"suite: {sum(s['as_expected'] for _, s in rows)}/{len(rows)} as expected; "
+        print(f"suite: {sum(bool(s['as_expected']) for _, s in rows)}/{len(rows)} as expected; "
               f"index at {out / 'index.html'}")
     return 0 if all(s["as_expected"] for _, s in rows) and len(rows) == len(items) else 1
 
 
-@contextlib.contextmanager
-def _stack_for_runs(stack, args):
-    """Bring the lab up for the runs and down after them, unless --no-up (the stack is
-    someone else's: leave it as it is) or --keep-up (leave it running for the dashboards)."""
-    if args.no_up:
-        yield
-        return
-    stack.up(build=True, grafana=None if args.keep_up else False)
+def _run_suite(items, out: Path, stack, lease) -> list:
+    """Every file into its own directory (sanitised stem, unique in the suite) of a staging
+    directory that replaces ``out`` whole at the end: no stale run of an earlier suite."""
+    from lab import results, suite
+    staging = results.stage(out, uuid.uuid4().hex[:6])
+    rows = []
+    for (path, s), name in zip(items, results.dir_names([p for p, _ in items])):
+        summary = _run_one(path, s, staging / name, stack, lease)
+        rows.append((path, summary, name))
+        if summary["verdict"] == "aborted" and "interrupted" in str(summary.get("reason")):
+            break
+    suite.write_index(staging, rows)
+    results.publish(staging, out)
+    return [(p, s) for p, s, _ in rows]
+
+
+def _run_one(path: Path, s, where: Path, stack, lease) -> dict:
+    from lab import suite
+    from lab.run import Runner
+    summary = Runner(s, where, stack, echo=lambda m: print(m, file=sys.stderr), lease=lease,
+                     experiment=suite.identity(path)).run()
+    o = summary["outage"]
+    print(f"{path}: {summary['verdict']} (expected {s.expect}: "
+          f"{'as expected' if summary['as_expected'] else 'NOT as expected'}); "
+          f"failed probes {o['failed_probes']}/{o['total_probes']}, clients affected "
+          f"{o['clients_affected_fraction']:.0%}, detection lag "
+          f"{summary['detection_lag_ms']} ms, automation stuck "
+          f"{summary['automation_stuck']}, recovered by {summary['recovered_by']}"
+          + (f"; {summary['reason']}" if summary.get("reason") else "")
+          + f"; results in {where}", flush=True)
+    return summary
+
+
+def _live_run(stack) -> str | None:
+    """The id of the run holding the lab's run lock, if the lab is up and one does."""
+    from lab.errors import StackNotUp
+    from lab.etcd import EtcdGateway
+    from lab.faults import active_run
     try:
-        yield
+        return active_run(EtcdGateway(stack.address("plan-store")))
+    except StackNotUp:
+        return None
+
+
+@contextlib.contextmanager
+def _lab_for_runs(stack, args):
+    """Hold the lab's run lock for the whole command (a suite's runs, a comparison's
+    variants). A live run elsewhere is refused before anything is touched - not even
+    `compose up`, which could recreate containers under it. The lab is brought up first and
+    down after unless --no-up (someone else's stack) or --keep-up (for the dashboards); a
+    command that was refused never takes the lab down."""
+    from lab.faults import RunInProgress, RunLease
+    from lab.etcd import EtcdGateway
+    if not args.no_up:
+        if live := _live_run(stack):
+            raise RunInProgress(f"another run ({live}) is in progress on this lab; nothing "
+                                "was changed: wait for it to finish")
+        stack.up(build=True, grafana=None if args.keep_up else False)
+    lease = RunLease(EtcdGateway(stack.address("plan-store")),
+                     f"dnslab-{os.getpid()}-{uuid.uuid4().hex[:6]}").start()
+    try:
+        yield lease
     finally:
+        try:
+            lease.stop()
+        except (LabError, TransientError):
+            pass    # it expires by itself within its TTL
         if args.keep_up:
             ports = config.published_ports()
             print(f"dnslab: the lab stays up: Prometheus http://127.0.0.1:"
                   f"{ports['prometheus'][1]}, Grafana (if its image is here) http://127.0.0.1:"
                   f"{ports['grafana'][1]}; `dnslab down` removes it", file=sys.stderr)
-        else:
+        elif not args.no_up:
             stack.down()
-
-
-def _run_items(items, out: Path, single: bool, stack) -> list:
-    from lab import suite
-    from lab.run import Runner
-    rows = []
-    for path, s in items:
-        where = suite.run_dir(out, path, single)
-        summary = Runner(s, where, stack, echo=lambda m: print(m, file=sys.stderr)).run()
-        rows.append((path, summary))
-        o = summary["outage"]
-        print(f"{path}: {summary['verdict']} (expected {s.expect}: "
-              f"{'as expected' if summary['as_expected'] else 'NOT as expected'}); "
-              f"failed probes {o['failed_probes']}/{o['total_probes']}, clients affected "
-              f"{o['clients_affected_fraction']:.0%}, detection lag "
-              f"{summary['detection_lag_ms']} ms, automation stuck "
-              f"{summary['automation_stuck']}, recovered by {summary['recovered_by']}"
-              + (f"; {summary['reason']}" if summary.get("reason") else "")
-              + f"; results in {where}", flush=True)
-        if summary["verdict"] == "aborted" and "interrupted" in str(summary.get("reason")):
-            break
-    return rows
 
 
 def cmd_compare(args) -> int:
     import shlex
-    import time as _time
 
-    from lab import compare, suite
+    from lab import compare, results, suite
     plan = compare.variants(args.mitigations)
     found = suite.collect([args.file])
     if len(found) != 1:
         raise LabError(f"{args.file}: compare takes one experiment file, not a directory")
     [(path, s)] = found
     s = suite.with_overrides(s, seed=args.seed, duration=args.duration, backend=args.backend)
-    out = Path(args.out or Path("results") / f"compare-{_time.strftime('%Y%m%dT%H%M%S')}")
+    out = Path(args.out) if args.out else results.default_dir("compare-")
     if args.dry:
         for name, parts in plan:
             print(suite.plan_text(path, compare.scenario_for(s, parts)).replace(
                 f"{path}:", f"{path} [{name}]:", 1))
         return 0
     stack = _stack(args)
-    with _stack_for_runs(stack, args):
-        rows = _compare_variants(plan, s, out, stack)
-    command = "dnslab " + " ".join(shlex.quote(a) for a in args.argv)
-    out.mkdir(parents=True, exist_ok=True)
-    compare.write(out, experiment=str(path), s=s, command=command, rows=rows)
+    with _lab_for_runs(stack, args) as lease:
+        staging = results.stage(out, uuid.uuid4().hex[:6])
+        rows = _compare_variants(plan, s, path, staging, stack, lease)
+        command = "dnslab " + " ".join(shlex.quote(a) for a in args.argv)
+        compare.write(staging, experiment=str(path), s=s, command=command, rows=rows)
+        results.publish(staging, out)
+    results.point_latest(out)
     print((out / "comparison.md").read_text(), end="")
     print(f"compare: {out / 'comparison.json'}, comparison.md, comparison.html")
     done = all(r["verdict"] in ("hypothesis-violated", "hypothesis-held") for r in rows)
     return 0 if done and len(rows) == len(plan) else 1
 
 
-def _compare_variants(plan, s, out: Path, stack) -> list[dict]:
-    from lab import compare
+def _compare_variants(plan, s, path: Path, out: Path, stack, lease) -> list[dict]:
+    from lab import compare, suite
     from lab.run import Runner
     rows = []
     for name, parts in plan:
         where = out / name.replace("+", "_and_")
         summary = Runner(compare.scenario_for(s, parts), where, stack,
-                         echo=lambda m: print(m, file=sys.stderr)).run()
+                         echo=lambda m: print(m, file=sys.stderr), lease=lease,
+                         experiment=suite.identity(path)).run()
         row = compare.row_for(name, where)
         rows.append(row)
         print(f"{name}: {summary['verdict']}; outage {'yes' if row['outage'] else 'no'} "
@@ -342,8 +382,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run experiment files (or every *.yaml in a directory)")
     s.add_argument("files", nargs="+", metavar="FILE_OR_DIR")
     s.add_argument("--out", default=None,
-                   help="results directory (default results/<date-time>); one experiment "
-                        "writes there, several write one subdirectory each plus index.html")
+                   help="results directory (default: a new results/<date-time>-<id>, and "
+                        "results/latest points at it); one experiment writes there, several "
+                        "write one subdirectory each plus index.html. Replaced whole when the "
+                        "run ends")
     s.add_argument("--dry", action="store_true",
                    help="validate and print the plan of actions; touch no container")
     s.add_argument("--no-up", action="store_true",
@@ -440,6 +482,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -457,7 +503,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except LabError as e:
-        print(f"dnslab: error: {e}", file=sys.stderr)
+        print(f"dnslab: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except TransientError as e:   # a lab component (plan store, DNS API) does not answer
+        print(f"dnslab: error: {_one_line(e)}; is the lab up? `dnslab status` shows its "
+              "containers, `dnslab up` starts it", file=sys.stderr)
+        return 2
+    except OSError as e:          # a full disk, an unwritable directory
+        where = f" at {e.filename}" if e.filename else ""
+        print(f"dnslab: error: {e.strerror or e}{where}; free space there or choose another "
+              "path", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dnslab: interrupted", file=sys.stderr)

@@ -10,20 +10,25 @@ import os
 
 from lab.core.faults import Fault, FaultKind
 from lab.core.ports import TransientError
+from lab.errors import LabError
 from lab.etcd import EtcdGateway, b64, unb64
 
 FAULTS = "/dnslab/faults/"
 
 
 class EtcdFaults:
-    def __init__(self, etcd: EtcdGateway):
+    """``run_id``: the injector's run; its faults live under their own prefix, so its
+    rollback clears only them. Without it (recovery, workers), the whole channel."""
+
+    def __init__(self, etcd: EtcdGateway, run_id: str | None = None):
         self.etcd = etcd
+        self.prefix = f"{FAULTS}{run_id}/" if run_id else FAULTS
         self._ids = itertools.count(1)
 
     # -- injector side (the runner) --------------------------------------------------
     def inject(self, fault: Fault, *, lease: str) -> str:
         """Put ``fault`` in the channel, on the run's lease (it dies with the run)."""
-        key = f"{FAULTS}{os.getpid()}-{next(self._ids):04d}"
+        key = f"{self.prefix}{os.getpid()}-{next(self._ids):04d}"
         self.etcd.call("/kv/put", {"key": b64(key), "value": b64(json.dumps(fault.to_json())),
                                    "lease": lease})
         return key
@@ -32,8 +37,8 @@ class EtcdFaults:
         self.etcd.call("/kv/deleterange", {"key": b64(key)})
 
     def clear(self) -> int:
-        """Remove every fault in the channel (rollback)."""
-        return self.etcd.delete_prefix(FAULTS)
+        """Remove this run's faults (rollback), or every fault (recovery)."""
+        return self.etcd.delete_prefix(self.prefix)
 
     def active(self) -> list[Fault]:
         return [Fault.from_json(json.loads(unb64(kv["value"])))
@@ -80,14 +85,21 @@ class EtcdFaults:
 RUN_ACTIVE = "/dnslab/runs/active"
 
 
+class RunInProgress(LabError):
+    """Another run holds this lab's run lock."""
+
+
 class RunLease:
-    """Marks a run as alive: a key on a short lease the runner keeps alive. Every fault of
-    the run hangs on the same lease, so if the runner dies (even SIGKILL) its faults vanish
-    within ``ttl_s``, and the next `dnslab` command knows the leftovers are abandoned."""
+    """The run lock: a key on a short lease the runner keeps alive. Taken before anything is
+    set up, so a refused run changes nothing. Every fault of the run hangs on the same lease,
+    so if the runner dies (even SIGKILL) its faults vanish within ``ttl_s``, and the next
+    `dnslab` command knows the leftovers are abandoned. The keepalive checks etcd's answer
+    and that the key is still this run's: ``lost`` says why when it is not (the run aborts)."""
 
     def __init__(self, etcd: EtcdGateway, run_id: str, *, ttl_s: float = 10.0):
         self.etcd, self.run_id, self.ttl_s = etcd, run_id, ttl_s
         self.id: str | None = None
+        self.lost: str | None = None
         self._stop = None
 
     def start(self) -> "RunLease":
@@ -103,18 +115,36 @@ class RunLease:
                                          "lease": self.id}}]})
         if not r.get("succeeded"):
             self.etcd.revoke(self.id)
-            raise LabError(f"another run ({active_run(self.etcd)}) is in progress on this lab; "
-                           "wait for it to finish, or stop it and run `dnslab down`")
+            self.id = None
+            raise RunInProgress(f"another run ({active_run(self.etcd)}) is in progress on this "
+                                "lab; nothing was changed: wait for it to finish (or stop it "
+                                "and run `dnslab down`)")
         self._stop = threading.Event()
         threading.Thread(target=self._keepalive, daemon=True, name="run-lease").start()
         return self
 
     def _keepalive(self) -> None:
+        import time
+        last_ok = time.monotonic()
         while not self._stop.wait(self.ttl_s / 4):
             try:
-                self.etcd.call("/lease/keepalive", {"ID": self.id})
-            except Exception:
-                pass
+                r = self.etcd.call("/lease/keepalive", {"ID": self.id})
+                ttl = int((r.get("result") or r).get("TTL") or 0)
+                holder = active_run(self.etcd)
+            except Exception as e:   # unreachable for a moment: lost only past the TTL
+                if time.monotonic() - last_ok > self.ttl_s:
+                    self.lost = f"the plan store did not answer for {self.ttl_s:g} s ({e})"
+                    return
+                continue
+            if self._stop.is_set():
+                return
+            if ttl <= 0:
+                self.lost = "etcd reports the run's lease expired"
+                return
+            if holder != self.run_id:
+                self.lost = f"the run key now names {holder or 'no run'}"
+                return
+            last_ok = time.monotonic()
 
     def stop(self) -> None:
         if self._stop is not None:

@@ -5,7 +5,6 @@ history; summary.json and the verdict are derived from it.
     SETUP -> START -> STEADY -> INJECT -> OBSERVE -> REPAIR -> RECOVER -> (ROLLBACK) -> DECIDE
 """
 
-import json
 import math
 
 import dns.exception
@@ -21,14 +20,17 @@ from pathlib import Path
 
 from lab import config
 from lab.backends import SERVICES, plans_backend
+from lab import results
 from lab.core.blast import emptied, outage, summarize
 from lab.core.enactor import repair
 from lab.core.faults import CHANNEL_KINDS, FaultKind
 from lab.core.history import History, Kind
 from lab.core.plan import DEFAULT_ENDPOINTS
+from lab.core.ports import TransientError
+from lab.core.verdict import Verdict, fault_firings
 from lab.errors import LabError
 from lab.etcd import EtcdGateway
-from lab.eventlog import JsonLines, read_events, write_events
+from lab.eventlog import JsonLines, write_events
 from lab.faults import EtcdFaults, RunLease, active_run
 from lab.planstore.etcd import EtcdPlanStore
 from lab.runtime import Workers, guard
@@ -41,7 +43,9 @@ SERVE_STALE_EXTENSIONS = 20      # pdns-recursor: serve an expired record up to 
 METRICS_PORT = 9100
 
 
-STRUCTURAL = (Kind.ENDPOINT_APPLIED, Kind.REPAIRED, Kind.PLAN_DELETED, Kind.FAULT_STARTED)
+STRUCTURAL = (Kind.ENDPOINT_APPLIED, Kind.REPAIRED, Kind.PLAN_DELETED, Kind.FAULT_STARTED,
+              Kind.FAULT_ARMED)
+LAST_PHASE = "steady-state-after"    # a history without it ends before the run did
 
 
 class Phase(str, Enum):
@@ -95,12 +99,38 @@ def signals_ignored():
             signal.signal(sig, handler)
 
 
+class _Sink:
+    """The run's events.jsonl, written as events arrive (a crash loses at most one), and the
+    run loop's index of structural events. A write error (full disk) is kept, not raised in
+    a worker's log thread: the run loop turns it into an error and still rolls back."""
+
+    def __init__(self, stream, index):
+        self.lines = JsonLines(stream)
+        self.index = index
+        self.error: OSError | None = None
+
+    def __call__(self, event) -> None:
+        if self.error is None:
+            try:
+                self.lines(event)
+            except OSError as e:
+                self.error = e
+        self.index(event)
+
+
 class Runner:
-    def __init__(self, scenario: Scenario, out_dir: Path, stack, *, echo=print):
+    """One run of ``scenario``: ``run()`` returns its summary. ``lease``: the run lock the
+    caller already holds (a suite holds one for all its runs); without it the runner takes
+    its own before anything else, and a refusal (RunInProgress) changes nothing."""
+
+    def __init__(self, scenario: Scenario, out_dir: Path, stack, *, echo=print,
+                 lease: RunLease | None = None, experiment: dict | None = None):
         self.s = scenario
         self.out = Path(out_dir)
         self.stack = stack
         self.echo = echo
+        self.lease = lease
+        self.experiment = experiment or {}
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
     # -- helpers -------------------------------------------------------------------------
@@ -119,21 +149,26 @@ class Runner:
         return bool(until and until())
 
     def _tick(self) -> None:
-        """Carry out container-fault restorations that are due; notice dead workers."""
+        """Carry out container-fault restorations that are due; notice dead workers, a lost
+        run lease and a history that can no longer be written."""
         now = time.monotonic()
+        if self.lease is not None and self.lease.lost:
+            raise Aborted(f"the run lock was lost: {self.lease.lost}")
+        if self._sink.error is not None:
+            raise LabError(f"cannot write {self.staging / 'events.jsonl'}: "
+                           f"{self._sink.error.strerror or self._sink.error}; free space there")
         if now - getattr(self, "_checked", 0) > 1.0 and hasattr(self, "workers"):
             self._checked = now
-            killed = {target for _, kind, target in self.pending if kind is FaultKind.KILL}
+            killed = {target for _, kind, target, _ in self.pending if kind is FaultKind.KILL}
             for name, why in self.workers.dead(exclude=killed):
                 raise Aborted(f"worker {name} exited: {why}")
             if self._stopping:
                 self._check_stop()
         for item in [p for p in self.pending if p[0] <= now]:
             self.pending.remove(item)
-            _, kind, target = item
-            self._restore(kind, target)
+            self._restore(*item[1:])
 
-    def _restore(self, kind: FaultKind, target: str) -> None:
+    def _restore(self, kind: FaultKind, target: str, index: int | None) -> None:
         if kind is FaultKind.PAUSE and target == AUTHORITATIVE:
             server = guard(self.stack.container(SERVICES[self.s.backend].server))
             server.reload()
@@ -143,17 +178,41 @@ class Runner:
             self.workers.unpause(target)
         elif kind is FaultKind.KILL:
             self.workers.restart(target, self._on_event)
-        self.history.append("faults", Kind.FAULT_ENDED, fault=kind.value, target=target)
+        self.history.append("faults", Kind.FAULT_ENDED, fault=kind.value, target=target,
+                            index=index)
 
     # -- the run -------------------------------------------------------------------------
     def run(self) -> dict:
-        self.out.mkdir(parents=True, exist_ok=True)
-        events_path = self.out / "events.jsonl"
-        self._events_file = open(events_path, "w")
-        self.history = History(time.time, JsonLines(self._events_file))
-        self.pending: list[tuple[float, FaultKind, str]] = []
+        own_lease = self.lease is None
+        if own_lease:   # the lock comes first: a refused run touches nothing
+            self.lease = RunLease(EtcdGateway(self.stack.address("plan-store")),
+                                  self.run_id).start()
+        try:
+            self.staging = results.stage(self.out, self.run_id)
+        except LabError:
+            if own_lease:
+                self.lease.stop()
+            raise
+        try:
+            return self._run_and_decide()
+        finally:
+            if own_lease:
+                try:
+                    self.lease.stop()
+                except (LabError, TransientError) as e:
+                    self.echo(f"run: could not release the run lock ({e}); it expires by "
+                              "itself within 10 s")
+
+    def _run_and_decide(self) -> dict:
+        try:
+            events_file = open(self.staging / "events.jsonl", "w")
+        except OSError as e:
+            raise LabError(f"cannot write {self.staging / 'events.jsonl'}: {e.strerror}") from None
+        self.pending: list[tuple[float, FaultKind, str, int | None]] = []
         self._structure: list = []
         self._structure_lock = threading.Lock()
+        self._sink = _Sink(events_file, self._index)
+        self.history = History(time.time, self._sink)
         self._dirty, self._empty = False, False
         self._clients: set = set()
         self._affected: set = set()
@@ -165,36 +224,40 @@ class Runner:
                 try:
                     self._method()
                 except KeyboardInterrupt as e:
-                    status, reason = "aborted", f"interrupted ({e or 'SIGINT'})"
+                    status, reason = Verdict.ABORTED.value, f"interrupted ({e or 'SIGINT'})"
                 except Aborted as e:
-                    status, reason = "aborted", str(e)
-                except LabError as e:
-                    status, reason = "error", str(e)
+                    status, reason = Verdict.ABORTED.value, str(e)
+                except (LabError, TransientError) as e:
+                    status, reason = Verdict.ERROR.value, str(e)
                 except Exception as e:  # a crash is an error verdict, never a pass
-                    status, reason = "error", f"{type(e).__name__}: {e}"
+                    status, reason = Verdict.ERROR.value, f"{type(e).__name__}: {e}"
                 finally:
                     self._rollback()
         finally:
-            self._events_file.close()
+            try:
+                events_file.close()
+            except OSError:
+                pass
         self.echo(f"run: {Phase.DECIDE.value}")
-        events = sorted(read_events(events_path), key=lambda e: e.t)
-        write_events(events_path, events)
+        if self._sink.error is not None and status is None:
+            status = Verdict.ERROR.value
+            reason = (f"cannot write {self.staging / 'events.jsonl'}: "
+                      f"{self._sink.error.strerror or self._sink.error}")
+        # The verdict comes from the history in memory; events.jsonl mirrors it.
+        events = sorted(self.history.events(), key=lambda e: e.t)
         summary = summarize(events, backend=self.s.backend, seed=self.s.seed, status=status,
-                            title=self.s.title, run_id=self.run_id, expected=self.s.expect,
-                            reason=reason, empty_answer=self.s.empty_answer, alias=self.s.alias,
+                            reason=reason, faults=self.s.faults, expected=self.s.expect,
+                            max_failed_ratio=self.s.max_failed_ratio, last_phase=LAST_PHASE,
+                            steady_state_after=self.steady_after,
+                            title=self.s.title, run_id=self.run_id,
+                            experiment=self.experiment,
+                            empty_answer=self.s.empty_answer, alias=self.s.alias,
                             mitigations=list(self.s.mitigations),
                             record_ttl_s=self.s.record_ttl_s,
                             negative_ttl_s=self.s.effective_negative_ttl_s,
-                            requested_negative_ttl_s=self.s.negative_ttl_s,
-                            steady_state_after=self.steady_after)
-        summary["as_expected"] = _as_expected(summary, self.s.expect)
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        try:
-            from lab.report import render_html, render_junit
-            (self.out / "report.html").write_text(render_html(summary, events))
-            (self.out / "junit.xml").write_text(render_junit([summary]))
-        except Exception as e:  # the summary and history are already safe on disk
-            self.echo(f"run: could not write report.html/junit.xml: {type(e).__name__}: {e}")
+                            requested_negative_ttl_s=self.s.negative_ttl_s)
+        results.write_run(self.staging, summary, events, echo=self.echo)
+        results.publish(self.staging, self.out)
         return summary
 
     def _method(self) -> None:
@@ -209,15 +272,16 @@ class Runner:
         pdns = self.stack.address("pdns-auth")
         api_key = self.stack.secret("pdns-api-key")
         net_prefix = store_address.rsplit(".", 1)[0]
-        self.workers = Workers(client, run_id=self.run_id, net_prefix=net_prefix)
         etcd = EtcdGateway(store_address)
-        self.faults = EtcdFaults(etcd)
+        # We hold the run lock: what other runs left is abandoned, and is cleared first.
+        clear_leftovers(Workers(client, run_id=self.run_id, net_prefix=net_prefix,
+                                scoped=False), EtcdFaults(etcd))
+        self.workers = Workers(client, run_id=self.run_id, net_prefix=net_prefix)
+        self.faults = EtcdFaults(etcd, self.run_id)
         self.store = EtcdPlanStore(store_address)
-        self.lease = RunLease(etcd, self.run_id).start()
         self.backend = plans_backend(s.backend, config.ZONE, empty_answer=s.empty_answer,
                                      ttl=s.record_ttl_s, alias=s.alias, pdns_address=pdns,
                                      pdns_api_key=api_key, zone_store_address=zone_store)
-        clear_leftovers(self.workers, self.faults)
         self.backend.reset(DEFAULT_ENDPOINTS, s.negative_ttl_s)
         self.store.reset()
         if s.effective_negative_ttl_s != s.negative_ttl_s:
@@ -339,14 +403,18 @@ class Runner:
                           f"clients affected, beyond stop_clients_affected_fraction {bound}")
 
     def _on_event(self, event) -> None:
-        """A worker's event: into the history; structural ones also into a short index the
-        run loop polls (probes are most of a history and never matter to those polls)."""
+        """A worker's event: into the history (whose sink also indexes it)."""
         self.history.add(event)
+
+    def _index(self, event) -> None:
+        """Every event, the runner's own too: clients seen and affected (stop condition);
+        structural ones into a short index the run loop polls (probes are most of a
+        history and never matter to those polls)."""
         if event.kind is Kind.PROBE:
             self._clients.add(event.data.get("client"))
             if event.data.get("outcome") != "ok":
                 self._affected.add(event.data.get("client"))
-        if event.kind in STRUCTURAL:
+        elif event.kind in STRUCTURAL:
             with self._structure_lock:
                 self._structure.append(event)
                 if event.kind is Kind.PLAN_DELETED:
@@ -363,38 +431,37 @@ class Runner:
 
     def _timeline(self, start: float, deadline: float) -> None:
         """Inject each fault at its time: ``at_s`` after injection starts, or after the
-        fault it depends on (``after``) actually took effect in a worker."""
-        armed: dict[int, float] = {}        # fault index -> wall time armed
-        began: dict[int, float] = {}        # fault index -> monotonic time it took effect
+        fault it depends on (``after``) actually took effect (``lab.core.verdict``). A fault
+        whose time does not come before ``deadline`` is not injected, and the verdict says
+        so (not-fired): it never passes silently."""
         waiting = list(enumerate(self.s.faults))
+        began: dict[int, float] = {}        # fault index -> monotonic time it took effect
         while waiting and time.monotonic() < deadline:
             for i, timed in list(waiting):
                 base = start if timed.after is None else began.get(timed.after)
                 if base is not None and time.monotonic() >= base + timed.at_s:
-                    armed[i] = time.time()
-                    self._inject(timed.fault)
+                    self._inject(i, timed.fault)
                     waiting.remove((i, timed))
-            for i, at in armed.items():
-                if i not in began and self._took_effect(self.s.faults[i].fault, at):
-                    began[i] = time.monotonic()
+            with self._structure_lock:
+                fired = fault_firings(sorted(self._structure, key=lambda e: e.t), self.s.faults)
+            for i in fired:
+                began.setdefault(i, time.monotonic())
             self._wait(0.05)
+        for i, timed in waiting:
+            self.echo(f"run: fault [{i}] {timed.fault.kind.value} {timed.fault.target} not "
+                      "injected: the method ended before its time")
 
-    def _took_effect(self, fault, armed_at: float) -> bool:
-        if fault.kind not in CHANNEL_KINDS:
-            return True
-        return any(e.data.get("target") == fault.target and e.data.get("fault") == fault.kind.value
-                   and e.data.get("step") == fault.step and e.t >= armed_at - 0.01
-                   for e in self._structure if e.kind is Kind.FAULT_STARTED)
-
-    def _inject(self, fault) -> None:
+    def _inject(self, index: int, fault) -> None:
         if fault.kind in CHANNEL_KINDS:
-            self.faults.inject(fault, lease=self.lease.id)
             armed = fault.to_json()
             armed["fault"] = armed.pop("kind")
-            self.history.append("runner", Kind.FAULT_ARMED, **armed)
+            self.history.append("runner", Kind.FAULT_ARMED, index=index, **armed)
+            self.faults.inject(fault, lease=self.lease.id)
             self.echo(f"run: armed {fault.kind.value} on {fault.target}"
                       + (f" at {fault.step}" if fault.step else ""))
             return
+        # Restored on schedule, and by the rollback even if the injection itself fails.
+        self.pending.append((time.monotonic() + fault.seconds, fault.kind, fault.target, index))
         if fault.kind is FaultKind.PAUSE and fault.target == AUTHORITATIVE:
             guard(self.stack.container(SERVICES[self.s.backend].server)).pause()
         elif fault.kind is FaultKind.PAUSE:
@@ -402,9 +469,8 @@ class Runner:
         elif fault.kind is FaultKind.KILL:
             self.workers.kill(fault.target)
         self.history.append("faults", Kind.FAULT_STARTED, fault=fault.kind.value,
-                            target=fault.target, seconds=fault.seconds)
+                            target=fault.target, seconds=fault.seconds, index=index)
         self.echo(f"run: {fault.kind.value} {fault.target} for {fault.seconds} s")
-        self.pending.append((time.monotonic() + fault.seconds, fault.kind, fault.target))
 
     def _time_bound(self) -> float:
         """Longest a run can last: workers and faults expire by themselves after it."""
@@ -423,17 +489,16 @@ class Runner:
             self._rollback_steps()
 
     def _rollback_steps(self) -> None:
-        steps = [("clear the fault channel", lambda: self.faults.clear()),
+        """Only this run's faults, pauses and workers: another run's are never touched."""
+        if not hasattr(self, "workers"):
+            return
+        steps = [("clear the run's faults", lambda: self.faults.clear()),
                  ("restore container faults", self._restore_all),
-                 ("unpause lab containers", lambda: self.workers.unpause_everything()),
+                 ("unpause the run's workers", lambda: self.workers.unpause_all()),
                  ("stop workers", lambda: self.workers.stop_all()),
                  ("collect worker events", lambda: self.workers.drain()),
-                 ("remove workers", lambda: self.workers.remove_all()),
-                 ("end the run's lease", lambda: self.lease.stop())]
+                 ("remove workers", lambda: self.workers.remove_all())]
         for what, step in steps:
-            if not hasattr(self, "workers") or (what.startswith("end") and
-                                                  not hasattr(self, "lease")):
-                break
             try:
                 step()
             except Exception as e:
@@ -441,8 +506,8 @@ class Runner:
 
     def _restore_all(self) -> None:
         while self.pending:
-            _, kind, target = self.pending.pop()
-            self._restore(kind, target)
+            _, kind, target, index = self.pending.pop()
+            self._restore(kind, target, index)
 
 
 def clear_leftovers(workers: Workers, faults: EtcdFaults | None) -> list[str]:
@@ -454,7 +519,7 @@ def clear_leftovers(workers: Workers, faults: EtcdFaults | None) -> list[str]:
         try:
             if n := faults.clear():
                 done.append(f"cleared {n} fault(s)")
-        except LabError:
+        except (LabError, TransientError):
             pass
     return done
 
@@ -466,29 +531,19 @@ def recover_abandoned(stack, echo=print) -> list[str]:
     from lab.errors import StackNotUp
     try:
         etcd = EtcdGateway(stack.address("plan-store"))
-        if active_run(etcd):
+    except StackNotUp:
+        etcd = None      # no plan store, so no live run: whatever is left is abandoned
+    if etcd is not None:
+        try:
+            if active_run(etcd):
+                return []
+        except (LabError, TransientError) as e:
+            echo(f"dnslab: the plan store does not answer ({e}); cannot tell whether a run is "
+                 "live, so nothing of a run was recovered")
             return []
-    except (StackNotUp, LabError):
-        etcd = None
-    done = clear_leftovers(Workers(stack.client, run_id="recovery", net_prefix=""),
+    done = clear_leftovers(Workers(stack.client, run_id="recovery", net_prefix="",
+                                   scoped=False),
                            EtcdFaults(etcd) if etcd is not None else None)
     if done:
         echo(f"dnslab: recovered from an interrupted run: {'; '.join(done)}")
     return done
-
-
-def _as_expected(summary: dict, expect: str) -> bool:
-    """outage: clients lost the endpoint; violation: an invariant broke (clients may not
-    have noticed); no-outage: clients never lost it (invariants may break, and are
-    reported); hold: neither. An aborted or errored run is never as expected."""
-    if summary["verdict"] not in ("hypothesis-violated", "hypothesis-held"):
-        return False
-    if (summary.get("steady_state_after") or {}).get("held") is False:
-        return False   # the system did not return to its steady state
-    if expect == "outage":
-        return summary["outage"]["detected"]
-    if expect == "violation":
-        return any(v["held"] is False for v in summary["invariants"])
-    if expect == "no-outage":
-        return not summary["outage"]["detected"]
-    return summary["verdict"] == "hypothesis-held"

@@ -14,6 +14,7 @@ from lab.errors import LabError, StackNotUp
 from lab.eventlog import parse_line
 
 WORKER_LABEL = "dnslab.worker"
+RUN_LABEL = "dnslab.run"
 
 
 def guard(container):
@@ -27,9 +28,14 @@ LAB_IMAGE = "dnslab/lab:dev"
 
 
 class Workers:
-    def __init__(self, client, *, run_id: str, net_prefix: str):
+    """A run's workers: every lookup and action is scoped to the lab's project label and,
+    with ``scoped`` (the default), to the run's own ``dnslab.run`` label. Recovery of a dead
+    run's leftovers uses ``scoped=False`` (only while no live run holds the run lock)."""
+
+    def __init__(self, client, *, run_id: str, net_prefix: str, scoped: bool = True):
         self.client = client
         self.run_id = run_id
+        self.scoped = scoped
         self.net_prefix = net_prefix
         self.network = f"{config.PROJECT}_lab"
         self._followers: list[threading.Thread] = []
@@ -37,6 +43,8 @@ class Workers:
 
     def _lab_filter(self, **more) -> dict:
         labels = [f"{config.PROJECT_LABEL}={config.PROJECT}", f"{WORKER_LABEL}=1"]
+        if self.scoped:
+            labels.append(f"{RUN_LABEL}={self.run_id}")
         labels += [f"{k}={v}" for k, v in more.items()]
         return {"label": labels}
 
@@ -61,7 +69,7 @@ class Workers:
         return out
 
     def remove_all(self) -> list[str]:
-        """Remove every worker container of the lab (any run): rollback and crash recovery."""
+        """Remove the workers (this run's, or with scoped=False every run's: recovery)."""
         removed = []
         for c in self.all():
             try:
@@ -88,7 +96,7 @@ class Workers:
                 environment=env, networking_config=networking,
                 labels={config.PROJECT_LABEL: config.PROJECT, config.SERVICE_LABEL: name,
                         "com.docker.compose.oneoff": "False", WORKER_LABEL: "1",
-                        "dnslab.run": self.run_id},
+                        RUN_LABEL: self.run_id},
                 host_config=self.client.api.create_host_config(
                     mounts=[docker.types.Mount("/run/secrets", f"{config.PROJECT}_secrets",
                                                type="volume", read_only=True)],
@@ -160,6 +168,15 @@ class Workers:
             began = time.time()
             c.start()
             self.follow(name, on_event, since=began - 1)
+
+    def unpause_all(self) -> list[str]:
+        """Unpause this run's paused workers (rollback)."""
+        done = []
+        for c in self.all():
+            if c.status == "paused":
+                guard(c).unpause()
+                done.append(c.name)
+        return done
 
     def unpause_everything(self) -> list[str]:
         """Rollback: unpause every paused container of the lab's project (workers and

@@ -2,6 +2,7 @@
 print the plan (`--dry`), run them one after another, and write an index of the runs."""
 
 import dataclasses
+import hashlib
 import html
 import json
 import time
@@ -25,6 +26,15 @@ def collect(paths: list[str]) -> list[tuple[Path, Scenario]]:
         else:
             files.append(p)
     return [(f, load(f)) for f in files]
+
+
+def identity(path: Path) -> dict:
+    """Which file a run ran: its path and the SHA-256 of its bytes (in summary.json)."""
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    return {"file": str(path), "sha256": digest}
 
 
 def with_overrides(s: Scenario, *, seed: int | None = None, duration: float | None = None,
@@ -83,22 +93,20 @@ def plan_text(path: Path, s: Scenario) -> str:
     return "\n".join(lines)
 
 
-def run_dir(out: Path, path: Path, single: bool) -> Path:
-    return out if single else out / path.stem
-
-
-def write_index(out: Path, rows: list[tuple[Path, dict]]) -> None:
-    summaries = [s for _, s in rows]
+def write_index(out: Path, rows: list[tuple[Path, dict, str]]) -> None:
+    """index.html, suite.json and junit.xml of a suite; ``rows``: (file, summary, the
+    run's directory name in ``out``)."""
+    summaries = [s for _, s, _ in rows]
     (out / "junit.xml").write_text(render_junit(summaries))
     (out / "suite.json").write_text(json.dumps(
-        {"runs": [{"file": str(p), "dir": p.stem, "backend": s.get("backend"),
+        {"runs": [{"file": str(p), "dir": d, "backend": s.get("backend"),
                    "verdict": s["verdict"],
                    "expected": s.get("expected"), "as_expected": s.get("as_expected"),
                    "outage": s["outage"], "record_ttl_s": s.get("record_ttl_s"),
                    "negative_ttl_s": s.get("negative_ttl_s")}
-                  for p, s in rows]}, indent=2) + "\n")
+                  for p, s, d in rows]}, indent=2) + "\n")
     items = "".join(
-        f"<tr><td><a href=\"{html.escape(p.stem)}/report.html\">{html.escape(s.get('title', p.stem))}</a>"
+        f"<tr><td><a href=\"{html.escape(d)}/report.html\">{html.escape(s.get('title', d))}</a>"
         f"</td><td>{html.escape(str(s.get('backend')))}</td>"
         f"<td>{html.escape(str(s.get('expected')))}</td><td>{html.escape(s['verdict'])}</td>"
         f"<td class={'ok' if s.get('as_expected') else 'bad'}>"
@@ -107,7 +115,7 @@ def write_index(out: Path, rows: list[tuple[Path, dict]]) -> None:
         f"<td>{s['outage']['clients_affected_fraction']:.0%}</td>"
         f"<td>{s['outage']['client_seconds_lost']}</td><td>{s['outage']['duration_s']}</td>"
         f"<td>{s.get('record_ttl_s')} / {s.get('negative_ttl_s')}</td></tr>"
-        for p, s in rows)
+        for p, s, d in rows)
     (out / "index.html").write_text(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>DNS Chaos Lab "
         "suite</title><style>body{font-family:sans-serif;margin:24px}td,th{padding:3px 10px;"

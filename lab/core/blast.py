@@ -8,8 +8,11 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
+from typing import Sequence
+
 from lab.core.checkers import automation_stuck, check_all, never_delete_active_plan
 from lab.core.history import Event, Kind
+from lab.core.verdict import Expect, Verdict, as_expected, attribute, fault_outcomes, incomplete
 
 
 @dataclass(frozen=True)
@@ -32,19 +35,29 @@ def _failed(e: Event) -> bool:
     return e.data.get("outcome") != "ok"
 
 
+def _counted(counted: set[int] | None):
+    """The failure test: every failed probe, or only those whose id() is in ``counted``
+    (the failures the run explains)."""
+    if counted is None:
+        return _failed
+    return lambda e: _failed(e) and id(e) in counted
+
+
 def group_view(events: list[Event], group: str, endpoints: set[str] | None = None,
-               since: float | None = None) -> GroupView:
+               since: float | None = None, counted: set[int] | None = None) -> GroupView:
+    failed = _counted(counted)
     ps = [e for e in probes(events) if e.data.get("group") == group
           and (endpoints is None or e.data.get("endpoint") in endpoints)]
-    fails = [e for e in ps if _failed(e) and (since is None or e.t >= since)]
+    fails = [e for e in ps if failed(e) and (since is None or e.t >= since)]
     first = fails[0].t if fails else None
     oks_before = [e.t for e in ps if not _failed(e) and first is not None and e.t < first]
     return GroupView(len({e.data.get("client") for e in ps}), len(ps), len(fails), first,
                      fails[-1].t if fails else None, oks_before[-1] if oks_before else None)
 
 
-def client_seconds_lost(events: list[Event]) -> float:
+def client_seconds_lost(events: list[Event], counted: set[int] | None = None) -> float:
     """Per client, each failed probe costs the time until that client's next probe."""
+    failed = _counted(counted)
     by_client: dict[str, list[Event]] = defaultdict(list)
     for e in probes(events):
         by_client[e.data.get("client")].append(e)
@@ -53,14 +66,16 @@ def client_seconds_lost(events: list[Event]) -> float:
         gaps = [b.t - a.t for a, b in zip(ps, ps[1:])]
         typical = statistics.median(gaps) if gaps else 0.0
         for i, e in enumerate(ps):
-            if _failed(e):
+            if failed(e):
                 lost += (ps[i + 1].t - e.t) if i + 1 < len(ps) else typical
     return round(lost, 3)
 
 
-def outage(events: list[Event]) -> dict:
+def outage(events: list[Event], counted: set[int] | None = None) -> dict:
+    """Clients failing to get addresses: every failed probe, or only the ``counted`` ones."""
+    failed_test = _counted(counted)
     ps = probes(events)
-    failed = [e for e in ps if _failed(e)]
+    failed = [e for e in ps if failed_test(e)]
     clients = {e.data.get("client") for e in ps}
     affected = {e.data.get("client") for e in failed}
     duration = 0.0
@@ -69,7 +84,7 @@ def outage(events: list[Event]) -> dict:
         end = failed[-1].t
         for client in affected:
             mine = [e for e in ps if e.data.get("client") == client]
-            last_fail = max(e.t for e in mine if _failed(e))
+            last_fail = max(e.t for e in mine if failed_test(e))
             after = [e.t for e in mine if e.t > last_fail and not _failed(e)]
             end = max(end, after[0] if after else last_fail)
         duration = end - start
@@ -77,7 +92,7 @@ def outage(events: list[Event]) -> dict:
         "detected": bool(failed),
         "duration_s": round(duration, 3),
         "clients_affected_fraction": round(len(affected) / len(clients), 4) if clients else 0.0,
-        "client_seconds_lost": client_seconds_lost(events),
+        "client_seconds_lost": client_seconds_lost(events, counted),
         "failed_probes": len(failed),
         "total_probes": len(ps),
         "clients": len(clients),
@@ -122,26 +137,77 @@ def recovered_by(events: list[Event]) -> str | None:
 
 
 def summarize(events: list[Event], *, backend: str, seed: int, status: str | None = None,
-              **extra) -> dict:
-    """The run's summary.json. ``status`` "aborted"/"error" overrides the verdict."""
+              reason: str | None = None, faults: Sequence = (), expected: str | None = None,
+              max_failed_ratio: float = 0.0, last_phase: str | None = None,
+              steady_state_after: dict | None = None, **extra) -> dict:
+    """The run's summary.json, decided from the history alone (``lab.core.verdict``).
+    ``status`` "aborted"/"error" (the runner's) overrides the verdict; otherwise the history
+    must be complete, every fault must have fired and every failure must be explained."""
     events = sorted(events, key=lambda e: e.t)
     invariants = check_all(events)
-    out = outage(events)
-    violated = out["detected"] or any(v.held is False for v in invariants)
-    unknown = any(v.held is None for v in invariants)
-    verdict = status or ("hypothesis-violated" if violated
-                         else "error" if unknown else "hypothesis-held")
+    fault_list = fault_outcomes(events, faults)
+    explained, unexplained = attribute(events)
+    out = outage(events, {id(e) for e, _ in explained})
+    total = out["total_probes"]
+    violated = any(v.held is False for v in invariants)
+    problems = []
+    if status is None:
+        if why := incomplete(events, last_phase):
+            problems.append(why)
+        problems += [f"fault [{f.index}] {f.fault.kind.value} {f.fault.target} did not fire: "
+                     f"{f.why}" for f in fault_list if not f.fired]
+        if unexplained and len(unexplained) > max_failed_ratio * total:
+            first = unexplained[0]
+            problems.append(f"{len(unexplained)} failed probe(s) nothing in the history explains "
+                            f"(first: {first.data.get('client')} {first.data.get('outcome')} for "
+                            f"{first.data.get('endpoint')}), beyond the steady-state tolerance "
+                            f"{max_failed_ratio:.0%}")
+    if status is not None:
+        verdict = Verdict(status)
+    elif problems:
+        verdict, reason = Verdict.ERROR, "; ".join(problems)
+    elif out["detected"] or violated:
+        verdict = Verdict.VIOLATED
+    elif any(v.held is None for v in invariants):
+        verdict = Verdict.ERROR
+        reason = reason or "a checker could not decide: " + ", ".join(
+            v.name for v in invariants if v.held is None)
+    else:
+        verdict = Verdict.HELD
+    phases = {e.data.get("phase"): e.t for e in events if e.kind is Kind.PHASE}
+    t0 = phases.get("inject")
+    by_cause: dict[str, int] = defaultdict(int)
+    for _, cause in explained:
+        by_cause[cause.what] += 1
     found = emptied(events)
-    return {
-        "verdict": verdict,
+    summary = {
+        "verdict": verdict.value,
         "backend": backend,
         "seed": seed,
-        "outage": out,
+        "outage": {**out, "causes": [{"cause": what, "failed_probes": n}
+                                     for what, n in by_cause.items()]},
+        "unexplained_failures": {
+            "count": len(unexplained),
+            "first": None if not unexplained else {
+                k: unexplained[0].data.get(k) for k in ("client", "group", "endpoint", "outcome")}
+            | {"t": unexplained[0].t}},
+        "faults": [f.to_json(t0) for f in fault_list],
+        "history": {"events": len(events), "probes": total,
+                    "complete": incomplete(events, last_phase) is None},
         "emptied": {"t": found[0], "endpoints": found[1]} if found else None,
         "detection_lag_ms": detection_lag_ms(events),
         "automation_stuck": automation_stuck(events),
         "recovered_by": recovered_by(events),
         "invariants": [v.to_json() for v in invariants],
-        "groups": {g: group_view(events, g).__dict__ for g in ("resolver", "direct")},
+        "groups": {g: group_view(events, g, counted={id(e) for e, _ in explained}).__dict__
+                   for g in ("resolver", "direct")},
+        "steady_state_after": steady_state_after,
+        "reason": reason,
+        "expected": expected,
         **extra,
     }
+    if expected is not None:
+        summary["as_expected"] = as_expected(
+            verdict, Expect(expected), outage=out["detected"], violated=violated,
+            steady_after_held=(steady_state_after or {}).get("held"))
+    return summary

@@ -38,6 +38,17 @@ def _first_active_deletion(events: list[Event]) -> tuple[int, Event, list[str]] 
     return None
 
 
+def active_deletions(events: Iterable[Event]) -> list[tuple[Event, list[str]]]:
+    """Every clean-up that deleted a plan some endpoint was pointing at, with those endpoints."""
+    out = []
+    for e, active in _active_generations(events):
+        if e.kind is Kind.PLAN_DELETED:
+            users = sorted(ep for ep, g in active.items() if g == e.data["generation"])
+            if users:
+                out.append((e, users))
+    return out
+
+
 def never_delete_active_plan(events: list[Event]) -> Verdict:
     found = _first_active_deletion(events)
     if found is None:
@@ -87,6 +98,11 @@ CHECKERS: dict[str, Callable[[list[Event]], Verdict]] = {
 
 
 def check_all(events: list[Event]) -> list[Verdict]:
+    """Every checker's verdict. A history in which no endpoint was ever applied proves
+    nothing about plans: every checker is unknown there, never held."""
+    if not any(e.kind in (Kind.ENDPOINT_APPLIED, Kind.REPAIRED) for e in events):
+        return [Verdict(name, None, {"error": "no endpoint was ever applied in this history"})
+                for name in CHECKERS]
     verdicts = []
     for name, checker in CHECKERS.items():
         try:

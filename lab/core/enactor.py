@@ -180,8 +180,13 @@ class Enactor:
         def once() -> None:
             nonlocal attempt
             attempt += 1
-            if self.faults.lose_lock(self.name, endpoint) or \
-                    not self.store.acquire(lock, self.name, self.settings.lock_ttl_s):
+            injected = self.faults.lose_lock(self.name, endpoint)
+            if injected:     # a fault that fired is in the history, like every other
+                self.history.append("faults", Kind.FAULT_STARTED, fault="lose-lock",
+                                    target=self.name, endpoint=endpoint)
+                self.history.append("faults", Kind.FAULT_ENDED, fault="lose-lock",
+                                    target=self.name, endpoint=endpoint)
+            if injected or not self.store.acquire(lock, self.name, self.settings.lock_ttl_s):
                 self._record(Kind.LOCK_LOST, endpoint=endpoint, generation=plan.generation,
                              attempt=attempt)
                 raise RetryEndpoint(f"lock {lock} held by another enactor")

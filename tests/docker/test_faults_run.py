@@ -83,7 +83,7 @@ def test_delay_at_a_named_step(run):
 
 
 def test_everything_rolled_back(run, lab):
-    assert Workers(lab.client, run_id="check", net_prefix="").all() == []
+    assert Workers(lab.client, run_id="check", net_prefix="", scoped=False).all() == []
     assert lab.client.containers.list(filters={"label": "com.docker.compose.project=dnslab",
                                                "status": "paused"}) == []
     assert EtcdFaults(EtcdGateway(lab.address("plan-store"))).active() == []

@@ -46,7 +46,7 @@ def faults_in_place(lab) -> bool:
 
 def assert_nothing_left(lab):
     assert paused(lab) == []
-    assert Workers(lab.client, run_id="check", net_prefix="").all() == []
+    assert Workers(lab.client, run_id="check", net_prefix="", scoped=False).all() == []
     etcd = EtcdGateway(lab.address("plan-store"))
     assert EtcdFaults(etcd).active() == []
     assert active_run(etcd) is None

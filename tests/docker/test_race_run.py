@@ -79,7 +79,7 @@ def test_one_history_from_every_part(race):
 
 
 def test_rollback_leaves_no_worker_fault_or_paused_container(race, lab):
-    workers = Workers(lab.client, run_id="check", net_prefix="")
+    workers = Workers(lab.client, run_id="check", net_prefix="", scoped=False)
     assert workers.all() == []
     assert lab.client.containers.list(filters={"label": "com.docker.compose.project=dnslab",
                                                "status": "paused"}) == []

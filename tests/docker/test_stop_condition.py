@@ -20,5 +20,5 @@ def test_blast_radius_bound_aborts_the_run(lab, tmp_path):
     phases = [json.loads(line)["phase"] for line in (tmp_path / "events.jsonl").open()
               if '"kind":"phase"' in line]
     assert "repair" not in phases and phases[-1] == "rollback"
-    assert Workers(lab.client, run_id="check", net_prefix="").all() == []
+    assert Workers(lab.client, run_id="check", net_prefix="", scoped=False).all() == []
     assert EtcdFaults(EtcdGateway(lab.address("plan-store"))).active() == []

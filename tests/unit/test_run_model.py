@@ -105,7 +105,9 @@ def test_summary_of_the_race():
 
 
 def test_summary_of_a_quiet_run_holds_and_status_overrides():
-    quiet = [probe(0.1 * i, f"c{i % 3}", "ok") for i in range(30)]
+    applied = Event(0.0, "enactor-b", Kind.ENDPOINT_APPLIED,
+                    {"endpoint": "r", "generation": 1, "previous": None})
+    quiet = [applied] + [probe(0.1 * i, f"c{i % 3}", "ok") for i in range(30)]
     s = summarize(quiet, backend="powerdns", seed=1)
     assert s["verdict"] == "hypothesis-held" and s["detection_lag_ms"] is None
     assert s["outage"]["detected"] is False and s["recovered_by"] is None
@@ -153,16 +155,16 @@ def test_json_schema_file_is_current_and_accepts_the_shipped_experiments():
 
 
 def test_expectations():
-    from lab.run import _as_expected
-    outage = {"verdict": "hypothesis-violated", "outage": {"detected": True},
-              "invariants": [{"name": "x", "held": False}], "steady_state_after": {"held": True}}
-    quiet_violation = dict(outage, outage={"detected": False})
-    held = {"verdict": "hypothesis-held", "outage": {"detected": False},
-            "invariants": [{"name": "x", "held": True}], "steady_state_after": {"held": True}}
-    assert _as_expected(outage, "outage") and _as_expected(outage, "violation")
-    assert not _as_expected(quiet_violation, "outage") and _as_expected(quiet_violation, "violation")
-    assert _as_expected(held, "hold") and not _as_expected(outage, "hold")
-    assert _as_expected(quiet_violation, "no-outage") and _as_expected(held, "no-outage")
-    assert not _as_expected(outage, "no-outage")
-    assert not _as_expected(dict(outage, steady_state_after={"held": False}), "outage")
-    assert not _as_expected(dict(held, verdict="aborted"), "hold")
+    from lab.core.verdict import Expect, Verdict, as_expected
+    V, H = Verdict.VIOLATED, Verdict.HELD
+
+    def ok(verdict, expect, outage=False, violated=False, after=True):
+        return as_expected(verdict, Expect(expect), outage=outage, violated=violated,
+                           steady_after_held=after)
+    assert ok(V, "outage", True, True) and ok(V, "violation", True, True)
+    assert not ok(V, "outage", False, True) and ok(V, "violation", False, True)
+    assert ok(H, "hold") and not ok(V, "hold", True, True)
+    assert ok(V, "no-outage", False, True) and ok(H, "no-outage")
+    assert not ok(V, "no-outage", True, True)
+    assert not ok(V, "outage", True, True, after=False)
+    assert not ok(Verdict.ABORTED, "hold") and not ok(Verdict.ERROR, "outage", True)

@@ -45,7 +45,8 @@ def test_one_malformed_file_stops_the_suite_before_anything_runs(tmp_path):
     bad.write_text("title: t\nexpect: hold\nclients: many\n")
     proc = dnslab("run", "experiments", str(bad), "--out", str(tmp_path / "out"))
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"dnslab: error: {bad}:3: field 'clients' must be int, not 'many'"
+    line = proc.stderr.strip()
+    assert line.startswith(f"dnslab: error: {bad}:3:") and "clients" in line and "\n" not in line
     assert not (tmp_path / "out").exists()
 
 
@@ -53,41 +54,87 @@ def test_index_links_every_run(tmp_path):
     s = summarize(race_history(), backend="powerdns", seed=1, title="race", expected="outage")
     s["as_expected"] = True
     held = dict(s, title="steady", expected="hold", as_expected=False)
-    suite.write_index(tmp_path, [(Path("experiments/race.yaml"), s),
-                                 (Path("experiments/steady.yaml"), held)])
+    suite.write_index(tmp_path, [(Path("experiments/race.yaml"), s, "race"),
+                                 (Path("experiments/steady.yaml"), held, "steady")])
     page = (tmp_path / "index.html").read_text()
     assert 'href="race/report.html"' in page and 'href="steady/report.html"' in page
     assert "NOT as expected" in page
     assert 'failures="1"' in (tmp_path / "junit.xml").read_text()
 
 
-def test_runs_stop_the_lab_they_started_unless_kept_up():
+class FakeStack:
+    def __init__(self):
+        self.calls = []
+
+    def up(self, *, build, grafana):
+        self.calls.append(("up", grafana))
+
+    def down(self):
+        self.calls.append(("down",))
+
+    def address(self, service):
+        return "198.51.100.1"
+
+
+class FakeLease:
+    refuse = False
+
+    def __init__(self, etcd, run_id):
+        self.run_id = run_id
+
+    def start(self):
+        from lab.faults import RunInProgress
+        if self.refuse:
+            raise RunInProgress("another run (x) is in progress on this lab")
+        return self
+
+    def stop(self):
+        pass
+
+
+def test_runs_stop_the_lab_they_started_unless_kept_up(monkeypatch):
     from types import SimpleNamespace
 
-    from lab.cli import _stack_for_runs
+    import pytest
 
-    class FakeStack:
-        def __init__(self):
-            self.calls = []
-
-        def up(self, *, build, grafana):
-            self.calls.append(("up", grafana))
-
-        def down(self):
-            self.calls.append(("down",))
-
+    from lab import cli, faults
+    monkeypatch.setattr(faults, "RunLease", FakeLease)
+    monkeypatch.setattr(cli, "_live_run", lambda stack: None)
     for flags, expected in [({}, [("up", False), ("down",)]),
                             ({"keep_up": True}, [("up", None)]),
                             ({"no_up": True}, [])]:
         stack = FakeStack()
         args = SimpleNamespace(no_up=flags.get("no_up", False), keep_up=flags.get("keep_up", False))
-        with _stack_for_runs(stack, args):
-            pass
+        with cli._lab_for_runs(stack, args) as lease:
+            assert isinstance(lease, FakeLease)
         assert stack.calls == expected, flags
     stack = FakeStack()
-    try:   # a crash during the runs still stops the lab
-        with _stack_for_runs(stack, SimpleNamespace(no_up=False, keep_up=False)):
+    with pytest.raises(RuntimeError):   # a crash during the runs still stops the lab
+        with cli._lab_for_runs(stack, SimpleNamespace(no_up=False, keep_up=False)):
             raise RuntimeError("boom")
-    except RuntimeError:
-        pass
     assert stack.calls[-1] == ("down",)
+
+
+def test_a_refused_run_touches_nothing(monkeypatch):
+    """A live run holds the lock: the second command neither brings the lab up (which could
+    recreate containers under the live run) nor takes it down."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from lab import cli, faults
+    monkeypatch.setattr(faults, "RunLease", FakeLease)
+    monkeypatch.setattr(cli, "_live_run", lambda stack: "the-race")
+    stack = FakeStack()
+    with pytest.raises(faults.RunInProgress, match="the-race"):
+        with cli._lab_for_runs(stack, SimpleNamespace(no_up=False, keep_up=False)):
+            raise AssertionError("must not get here")
+    assert stack.calls == []
+    # The lock is refused after `up` (two commands raced to start): still no `down`.
+    monkeypatch.setattr(cli, "_live_run", lambda stack: None)
+    monkeypatch.setattr(FakeLease, "refuse", True)
+    stack = FakeStack()
+    with pytest.raises(faults.RunInProgress):
+        with cli._lab_for_runs(stack, SimpleNamespace(no_up=False, keep_up=False)):
+            raise AssertionError("must not get here")
+    assert stack.calls == [("up", False)]
