@@ -155,6 +155,7 @@ def cmd_run(args) -> int:
             print(suite.plan_text(path, s))
         return 0
     out = Path(args.out) if args.out else results.default_dir()
+    results.ensure_writable(out)
     single = len(items) == 1
     stack = _stack(args)
     with _lab_for_runs(stack, args) as lease:
@@ -257,6 +258,8 @@ def cmd_compare(args) -> int:
     [(path, s)] = found
     s = suite.with_overrides(s, seed=args.seed, duration=args.duration, backend=args.backend)
     out = Path(args.out) if args.out else results.default_dir("compare-")
+    if not args.dry:
+        results.ensure_writable(out)
     if args.dry:
         for name, parts in plan:
             print(suite.plan_text(path, compare.scenario_for(s, parts)).replace(

@@ -6,7 +6,8 @@ from pathlib import Path
 PROJECT = "dnslab"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-BASE_IMAGE = "debian:bookworm-slim"
+# The image every lab image builds FROM (compose passes DNSLAB_BASE_IMAGE as a build arg).
+BASE_IMAGE = os.environ.get("DNSLAB_BASE_IMAGE") or "debian:bookworm-slim"
 ZONE = "lab.test"
 SEED_NAME = f"seed.{ZONE}"
 SEED_ADDRESS = "198.51.100.10"

@@ -27,6 +27,18 @@ def _unwritable(path: Path, e: OSError) -> LabError:
                     "--out or free space there")
 
 
+def ensure_writable(out: Path) -> None:
+    """Refuse an unwritable destination before the lab is touched (one line, the path)."""
+    parent = Path(out).parent
+    probe = parent / f".dnslab-write-check-{uuid.uuid4().hex[:6]}"
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise _unwritable(Path(out), e) from None
+
+
 def stage(out: Path, run_id: str) -> Path:
     """Create the staging directory for ``out`` (same filesystem, so the move is atomic)."""
     out = Path(out)

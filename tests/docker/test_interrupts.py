@@ -88,6 +88,42 @@ def test_sigkill_then_next_command_recovers(lab, tmp_path):
     assert status.returncode == 0, status.stderr
     assert "recovered from an interrupted run" in status.stderr
     assert_nothing_left(lab)
-    # The history written before the kill is intact, line by line.
-    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    # The history written before the kill is intact, line by line, in the run's staging
+    # directory; the destination holds no stale or partial result.
+    [staging] = tmp_path.parent.glob(f".{tmp_path.name}.partial-*")
+    lines = (staging / "events.jsonl").read_text().splitlines()
     assert lines and all(json.loads(line) for line in lines[:-1])
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_a_refused_run_changes_nothing(lab, tmp_path):
+    """A second `dnslab run` while the first is in its fault window is refused in one line
+    before it touches anything: the first run's pause, channel faults, workers, network and
+    results stay as they were, and the first run ends on its own terms."""
+    first = tmp_path / "first"
+    proc = start_run(first)
+    try:
+        wait_for(lambda: faults_in_place(lab), timeout_s=90, what="pause and delay in place")
+        etcd = EtcdGateway(lab.address("plan-store"))
+        before = ({c.name for c in paused(lab)}, EtcdFaults(etcd).active(),
+                  {c.name for c in Workers(lab.client, run_id="check", net_prefix="",
+                                           scoped=False).all()}, active_run(etcd))
+        for extra in ([], ["--no-up"]):   # refused before `compose up`, and by the run lock
+            second = dnslab("run", str(SCENARIO), "--out", str(tmp_path / "second"), *extra)
+            assert second.returncode == 2, second.stderr
+            lines = second.stderr.strip().splitlines()
+            assert len(lines) == 1 and "another run" in lines[0] and "nothing was changed" in lines[0]
+        after = ({c.name for c in paused(lab)}, EtcdFaults(etcd).active(),
+                 {c.name for c in Workers(lab.client, run_id="check", net_prefix="",
+                                          scoped=False).all()}, active_run(etcd))
+        assert after == before
+        assert lab.client.networks.list(names=["dnslab_lab"])
+        assert not list(tmp_path.glob("*second*")) and not list(tmp_path.glob(".second*"))
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    summary = json.loads((first / "summary.json").read_text())
+    assert summary["verdict"] == "aborted" and "interrupted" in summary["reason"], summary
+    assert_nothing_left(lab)

@@ -1,12 +1,13 @@
 """The main job: `docker compose up experiments` runs the shipped suite inside a container
-that drives its siblings through the Docker socket, exits with the suite's status, leaves
-its results on the host — and leaves a decoy container of another project untouched, even
-one that carries the lab's worker label and is paused. The suite runs once per backend,
-picked by the compose variable DNSLAB_BACKEND."""
+that drives its siblings through the Docker socket, leaves its results on the host — and
+leaves a decoy container of another project untouched, even one that carries the lab's
+worker label and is paused. The suite runs once per backend, picked by the compose variable
+DNSLAB_BACKEND: on PowerDNS through `up`, on CoreDNS through `run --rm`, whose exit status
+is the suite's (the README's way to gate a pipeline)."""
 
-import os
-
+import hashlib
 import json
+import os
 import shutil
 import subprocess
 
@@ -28,8 +29,9 @@ def suite(lab, request):
         decoy.reload()
         before = (decoy.id, decoy.attrs["State"]["StartedAt"])
         shutil.rmtree(RESULTS, ignore_errors=True)
+        verb = ["up"] if request.param == "powerdns" else ["run", "--rm"]
         proc = subprocess.run(["docker", "compose", "-f", str(config.repo_root() / "compose.yaml"),
-                               "-p", config.PROJECT, "up", "experiments"],
+                               "-p", config.PROJECT, *verb, "experiments"],
                               capture_output=True, text=True, timeout=2400,
                               cwd=config.repo_root(),
                               env={**os.environ, "DNSLAB_BACKEND": request.param})
@@ -86,3 +88,36 @@ def test_a_decoy_of_another_project_is_untouched(suite):
     _, decoy, before, _ = suite
     assert decoy.status == "paused"
     assert (decoy.id, decoy.attrs["State"]["StartedAt"]) == before
+
+
+FAILING = """\
+title: Added after the images were built, and made to fail
+expect: outage
+clients: 4
+prober_containers: 1
+steady_state_s: 2
+duration_s: 3
+"""
+
+
+def test_compose_run_exits_with_the_suite_status_and_runs_the_files_as_they_are(lab, tmp_path):
+    """`docker compose run --rm experiments` runs the experiment files as they are now (here
+    DNSLAB_EXPERIMENTS names a directory holding one file written after the images were
+    built; by default it is the checkout's experiments/) and exits non-zero when one ends other than expected."""
+    experiments, results = tmp_path / "experiments", tmp_path / "results"
+    experiments.mkdir()
+    results.mkdir()
+    added = experiments / "added-after-build.yaml"
+    added.write_text(FAILING)
+    proc = subprocess.run(
+        ["docker", "compose", "-f", str(config.repo_root() / "compose.yaml"), "-p",
+         config.PROJECT, "run", "--rm", "experiments"],
+        capture_output=True, text=True, timeout=600, cwd=config.repo_root(),
+        env={**os.environ, "DNSLAB_EXPERIMENTS": str(experiments), "DNSLAB_RESULTS": str(results)})
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    [run] = json.loads((results / "suite" / "suite.json").read_text())["runs"]
+    assert run["dir"] == "added-after-build" and run["as_expected"] is False
+    summary = json.loads((results / "suite" / "added-after-build" / "summary.json").read_text())
+    assert summary["title"] == "Added after the images were built, and made to fail"
+    assert summary["experiment"]["sha256"] == hashlib.sha256(added.read_bytes()).hexdigest()
+    assert summary["verdict"] == "hypothesis-held" and summary["outage"]["detected"] is False

@@ -61,3 +61,24 @@ def test_prometheus_scrapes_every_server():
                for sc in job["static_configs"] for t in sc["targets"]}
     assert targets >= {"pdns-auth", "recursor", "plan-store", "prober", "localhost", "coredns",
                        "zone-store", "recursor-coredns"}
+
+
+def test_experiments_service_runs_the_checkouts_files_not_the_images_copy():
+    mounts = SERVICES["experiments"]["volumes"]
+    assert "${DNSLAB_EXPERIMENTS:-./experiments}:/opt/dnslab/experiments:ro" in mounts
+
+
+def test_every_built_image_takes_the_base_image_and_coredns_needs_no_variable():
+    """No variable needs exporting before `docker compose up experiments`: the Go proxy is
+    optional (empty: Go's default) and every image builds FROM the BASE_IMAGE argument."""
+    built = {name: s["build"] for name, s in SERVICES.items() if "build" in s}
+    assert set(built) >= {"pdns-auth", "recursor", "plan-store", "coredns", "prometheus",
+                          "experiments"}
+    for name, build in built.items():
+        assert build["args"]["BASE_IMAGE"] == "${DNSLAB_BASE_IMAGE:-debian:bookworm-slim}", name
+    assert SERVICES["coredns"]["build"]["args"]["GOPROXY"] == "${DNSLAB_GOPROXY:-}"
+    for dockerfile in (ROOT / "images").glob("*/Dockerfile"):
+        text = dockerfile.read_text()
+        assert "ARG BASE_IMAGE=debian:bookworm-slim" in text, dockerfile
+        assert "FROM debian" not in text, dockerfile
+    assert 'test -n "$GOPROXY"' not in (ROOT / "images/coredns/Dockerfile").read_text()
