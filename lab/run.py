@@ -475,8 +475,8 @@ class Runner:
     def _time_bound(self) -> float:
         """Longest a run can last: workers and faults expire by themselves after it."""
         s = self.s
-        faults = max((f.at_s + f.fault.seconds for f in s.faults), default=0)
-        return 180 + s.steady_state_s + max(s.duration_s, faults) + s.hold_stuck_s + \
+        faults = max((f.fault.seconds for f in s.faults), default=0)   # all start by duration_s
+        return 180 + s.steady_state_s + s.duration_s + faults + s.hold_stuck_s + \
             s.recovery_window_s
 
     def _rollback(self) -> None:

@@ -1,25 +1,39 @@
-"""The scenario a run executes, read from an experiment file. (This is the race issue's
-hard-coded shape; the experiment-file issue generalises the format.) Loading validates every
-field before any container is touched; errors name the file and the field."""
+"""The scenario a run executes, read from an experiment file. Loading checks every field, and
+the fields against each other (faults within the run, clients within the address plan),
+before any container is touched; each refusal is one ExperimentError line naming the file,
+line and field. The YAML itself is read without trusting it by lab/experiment_yaml.py."""
 
+import dataclasses
+import difflib
+import math
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import NoReturn
 
-import yaml
-
+from lab import experiment_yaml
 from lab.backends import BACKENDS, FIXED_NEGATIVE_TTL_S
-from lab.core.enactor import STEPS
-from lab.core.faults import Fault, FaultKind
+from lab.core.enactor import STEP_BEFORE_ENDPOINT, STEPS
+from lab.core.faults import CHANNEL_KINDS, Fault, FaultKind
 from lab.core.plan import DEFAULT_ENDPOINTS
-from lab.errors import LabError
+from lab.experiment_yaml import ExperimentError
+
+ScenarioError = ExperimentError   # the name the run's callers use; one class
 
 
-class ExperimentError(LabError):
-    """The experiment file is malformed; the message names the file and field."""
+@dataclass(frozen=True, eq=False)
+class Origin:
+    """Where a scenario was read: its file and the line of each field, for messages."""
 
-    def __init__(self, message: str):
-        super().__init__(" ".join(message.split()))   # always one line
+    path: Path | str
+    lines: dict[tuple, int] = field(default_factory=dict)
+
+    def __call__(self, *path) -> str:
+        """``file:line`` of the deepest part of ``path`` the file has (else its first line)."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return f"{self.path}:{self.lines[path[:n]]}"
+        return f"{self.path}:1"
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,7 @@ class Scenario:
     # Safeguards switched on (MITIGATIONS); the interlock's velocity bound.
     mitigations: tuple[str, ...] = ()
     interlock_max_removed_fraction: float = 0.5
+    origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property
     def effective_negative_ttl_s(self) -> int:
@@ -68,6 +83,18 @@ class Scenario:
             return self.recover_s
         return max(self.record_ttl_s, self.effective_negative_ttl_s) + self.record_ttl_s + 5
 
+    def with_duration(self, seconds: float) -> "Scenario":
+        """This scenario with ``duration_s`` overridden (``--duration``), checked again: a
+        fault that no longer starts before the end is refused, by name."""
+        at = self.origin or Origin("<scenario>")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or \
+                not 0 < seconds <= MAXIMUMS["duration_s"]:
+            raise ExperimentError(f"{at.path}: --duration {seconds!r}: must be a number of "
+                                  f"seconds more than 0 and at most {MAXIMUMS['duration_s']}")
+        s = dataclasses.replace(self, duration_s=float(seconds))
+        _check_together(s, at, duration_from="--duration")
+        return s
+
 
 # The safeguards a file (or `dnslab compare`) can switch on: four in the enactor, the
 # interlock at the DNS layer, serve-stale in the clients' resolver.
@@ -78,6 +105,15 @@ MITIGATIONS = ("freshness-cas", "cleanup-skips-active", "interlock", "self-repai
 # answering, as an unreachable authoritative does.
 AUTHORITATIVE = "authoritative"
 
+# The address plan (lab/run.py): prober container j sits at .31 + j, the serve-stale
+# resolver at .39, the planner at .40: at most 8 prober containers.
+MAX_PROBER_CONTAINERS = 8
+# The runner waits 30 s for every client's first probe, and clients are phase-spread over
+# one interval: an interval near 30 s aborts every run.
+MAX_CLIENT_INTERVAL_S = 20
+MAX_TITLE_CHARS = 200
+MAX_FAULT_SECONDS = 86400
+
 CHOICES = {"expect": ("outage", "violation", "no-outage", "hold"), "backend": BACKENDS,
            "empty_answer": ("nxdomain", "nodata"), "alias": ("flattened", "cname")}
 MAXIMUMS_EXTRA = {"max_failed_ratio": 1, "stop_clients_affected_fraction": 1,
@@ -85,189 +121,281 @@ MAXIMUMS_EXTRA = {"max_failed_ratio": 1, "stop_clients_affected_fraction": 1,
 MINIMUMS = {"clients": 1, "prober_containers": 1, "keep_generations": 1, "record_ttl_s": 1,
             "negative_ttl_s": 0, "planner_period_s": 0.05, "client_interval_s": 0.01,
             "seed": 0}
-MAXIMUMS = {"clients": 500, "prober_containers": 9, "keep_generations": 1000,
-            "record_ttl_s": 86400, "negative_ttl_s": 86400, "planner_period_s": 60,
-            "client_interval_s": 60, "steady_state_s": 600, "duration_s": 86400,
-            "hold_stuck_s": 3600, "recover_s": 86400, "seed": 2**31, **MAXIMUMS_EXTRA}
-_SIMPLE = {f.name: f for f in fields(Scenario)
-           if f.name not in ("faults", "enactors", "mitigations")}
+POSITIVE = ("steady_state_s", "duration_s")   # more than 0: a 0 s window sees no probe
+MAXIMUMS = {"clients": 500, "prober_containers": MAX_PROBER_CONTAINERS,
+            "keep_generations": 1000, "record_ttl_s": 86400, "negative_ttl_s": 86400,
+            "planner_period_s": 60, "client_interval_s": MAX_CLIENT_INTERVAL_S,
+            "steady_state_s": 600, "duration_s": 86400, "hold_stuck_s": 3600,
+            "recover_s": 86400, "seed": 2**31, **MAXIMUMS_EXTRA}
+_LISTS = ("faults", "enactors", "mitigations")
+_SIMPLE = {f.name: f for f in fields(Scenario) if f.name not in (*_LISTS, "origin")}
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool,
           "float | None": (int, float, type(None))}
+_SAID = {"int": "a whole number", "float": "a number", "str": "text", "bool": "true or false",
+         "float | None": "a number or null"}
+_FAULT_FIELDS = ("at_s", "after", "kind", "target", "seconds", "step", "endpoint", "times",
+                 "count")
+_MULTI_LINE = re.compile("[\t\n\u2028\u2029]")
 
 
-def _key_lines(text: str) -> dict[tuple, int]:
-    """1-based line of every mapping key and sequence item, by path: ("faults", 0, "step")."""
-    lines: dict[tuple, int] = {}
-
-    def walk(node, path: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                k = (*path, key.value)
-                lines[k] = key.start_mark.line + 1
-                walk(value, k)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                lines[(*path, i)] = item.start_mark.line + 1
-                walk(item, (*path, i))
-
-    try:
-        walk(yaml.compose(text), ())
-    except yaml.YAMLError:
-        pass
-    return lines
+def _type_name(f) -> str:
+    return str(f.type) if not isinstance(f.type, type) else f.type.__name__
 
 
-class _Where:
-    """Formats ``file:line: field`` for an error at a path in the file."""
-
-    def __init__(self, path: Path, lines: dict[tuple, int]):
-        self.path, self.lines = path, lines
-
-    def __call__(self, *field) -> str:
-        for n in range(len(field), 0, -1):
-            if field[:n] in self.lines:
-                return f"{self.path}:{self.lines[field[:n]]}"
-        return str(self.path)
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def load(path: str | Path) -> Scenario:
+    """Read, check and return the experiment at ``path``; ExperimentError otherwise."""
     path = Path(path)
-    where = str(path)
-    try:
-        text = path.read_text()
-        raw = yaml.safe_load(text)
-    except OSError as e:
-        raise ExperimentError(f"{where}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ExperimentError(f"{where}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    except UnicodeDecodeError:
-        raise ExperimentError(f"{where}: not UTF-8 text") from None
+    doc = experiment_yaml.read(path)
+    at = Origin(path, doc.lines)
+    raw = doc.value
     if not isinstance(raw, dict):
-        raise ExperimentError(f"{where}: the file must be a mapping of fields")
-    at = _Where(path, _key_lines(text))
-    values = {}
-    for key, value in raw.items():
-        if key in ("faults", "enactors", "mitigations"):
-            continue
-        if key in ("description", "$schema"):
-            if not isinstance(value, str):
-                raise ExperimentError(f"{at(key)}: field {key!r} must be text")
-            continue
-        f = _SIMPLE.get(key) if isinstance(key, str) else None
-        if f is None:
-            raise ExperimentError(f"{at(key)}: unknown field {str(key)[:40]!r}")
-        type_name = str(f.type) if not isinstance(f.type, type) else f.type.__name__
-        want = _TYPES[type_name]
-        if isinstance(value, bool) and want is not bool or not isinstance(value, want):
-            raise ExperimentError(f"{at(key)}: field {key!r} must be {type_name}, not "
-                                  f"{str(value)[:40]!r}")
-        if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
-            raise ExperimentError(f"{at(key)}: field {key!r} must be a finite number")
-        if type_name in ("float", "float | None") and isinstance(value, (int, float)) and \
-                not isinstance(value, bool) and value < 0:
-            raise ExperimentError(f"{at(key)}: field {key!r} must not be negative")
-        values[key] = value
+        what = "empty" if raw is None else f"a {type(raw).__name__}"
+        raise ExperimentError(f"{at()}: the file is {what}; an experiment is a mapping of "
+                              "fields (title:, expect:, ...)")
+    values = {key: _simple(at, key, value) for key, value in raw.items() if key not in _LISTS}
+    values = {k: v for k, v in values.items() if k in _SIMPLE}
     for required in ("title", "expect"):
         if required not in values:
-            raise ExperimentError(f"{where}: missing field {required!r}")
-    for key, choices in CHOICES.items():
-        if key in values and values[key] not in choices:
-            raise ExperimentError(f"{at(key)}: field {key!r} must be one of "
-                                  f"{', '.join(choices)}")
-    for key, low in MINIMUMS.items():
-        if key in values and values[key] < low:
-            raise ExperimentError(f"{at(key)}: field {key!r} must be at least {low}")
-    for key, high in MAXIMUMS.items():
-        if key in values and values[key] > high:
-            raise ExperimentError(f"{at(key)}: field {key!r} must be at most {high}")
-    if values.get("clients", 52) < values.get("prober_containers", 2):
-        raise ExperimentError(f"{at('clients')}: field 'clients' must be at least "
-                              "'prober_containers'")
-    enactors = raw.get("enactors", list(Scenario.enactors))
-    if not (isinstance(enactors, list) and enactors and len(enactors) <= 3
+            raise ExperimentError(f"{at()}: field {required!r} is missing; add it")
+    enactors = _enactors(at, raw.get("enactors", list(Scenario.enactors)))
+    mitigations = _mitigations(at, raw.get("mitigations"))
+    faults_raw = [] if raw.get("faults") is None else raw["faults"]
+    if not isinstance(faults_raw, list):
+        raise ExperimentError(f"{at('faults')}: field 'faults' must be a list, not "
+                              f"{_shown(faults_raw)}")
+    faults = tuple(_fault(at, i, f, enactors) for i, f in enumerate(faults_raw))
+    s = Scenario(**values, enactors=tuple(enactors), faults=faults,
+                 mitigations=tuple(mitigations), origin=at)
+    _check_together(s, at, duration_from="duration_s")
+    return s
+
+
+def _simple(at: Origin, key, value):
+    """One top-level field that is not a list: its type, range and text checked."""
+    if key in ("description", "$schema"):
+        if not isinstance(value, str):
+            raise ExperimentError(f"{at(key)}: field {key!r} must be text")
+        if key == "$schema":
+            _single_line(at, key, value)
+        return value
+    f = _SIMPLE.get(key) if isinstance(key, str) else None
+    if f is None:
+        near = difflib.get_close_matches(key.lower(), [*_SIMPLE, *_LISTS, "description"], 1) \
+            if isinstance(key, str) else []
+        raise ExperimentError(f"{at(key)}: unknown field {_shown(key)}"
+                              + (f"; did you mean {near[0]!r}?" if near else ""))
+    type_name = _type_name(f)
+    if isinstance(value, bool) and type_name != "bool" or \
+            not isinstance(value, _TYPES[type_name]):
+        raise ExperimentError(f"{at(key)}: field {key!r} must be {_SAID[type_name]}, not "
+                              f"{_shown(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExperimentError(f"{at(key)}: field {key!r} must be a finite number, not {value}")
+    if isinstance(value, str):
+        return _text(at, key, value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _in_range(at, key, value)
+    return value
+
+
+def _text(at: Origin, key: str, value: str) -> str:
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ExperimentError(f"{at(key)}: field {key!r} must be one of "
+                              f"{', '.join(CHOICES[key])}, not {_shown(value)}")
+    _single_line(at, key, value)
+    if key == "title" and not (0 < len(value.strip()) and len(value) <= MAX_TITLE_CHARS):
+        raise ExperimentError(f"{at(key)}: field 'title' must be one line of 1 to "
+                              f"{MAX_TITLE_CHARS} characters (it has {len(value)})")
+    return value
+
+
+def _single_line(at: Origin, key: str, value: str) -> None:
+    if found := _MULTI_LINE.search(value):
+        raise ExperimentError(f"{at(key)}: field {key!r} must be one line: it holds "
+                              f"U+{ord(found.group()):04X} (a tab or line break)")
+
+
+def _in_range(at: Origin, key: str, value) -> None:
+    low = MINIMUMS.get(key, 0)
+    if key in POSITIVE and value <= 0:
+        raise ExperimentError(f"{at(key)}: field {key!r} must be more than 0, not {value}")
+    if value < low:
+        raise ExperimentError(f"{at(key)}: field {key!r} must be at least {low}, not {value}")
+    if key in MAXIMUMS and value > MAXIMUMS[key]:
+        raise ExperimentError(f"{at(key)}: field {key!r} must be at most {MAXIMUMS[key]}, not "
+                              f"{value}")
+
+
+def _enactors(at: Origin, enactors) -> list[str]:
+    if not (isinstance(enactors, list) and 1 <= len(enactors) <= 3
             and all(isinstance(e, str) and re.fullmatch(r"enactor-[a-z]", e) for e in enactors)
             and len(set(enactors)) == len(enactors)):
         raise ExperimentError(f"{at('enactors')}: field 'enactors' must list 1-3 distinct "
                               "names like 'enactor-a'")
-    mitigations = raw.get("mitigations") or []
+    return enactors
+
+
+def _mitigations(at: Origin, mitigations) -> list[str]:
+    mitigations = [] if mitigations is None else mitigations
     if not (isinstance(mitigations, list) and all(m in MITIGATIONS for m in mitigations)
             and len(set(mitigations)) == len(mitigations)):
         raise ExperimentError(f"{at('mitigations')}: field 'mitigations' must list distinct "
                               f"names from {', '.join(MITIGATIONS)}")
-    faults_raw = raw.get("faults", [])
-    faults_raw = [] if faults_raw is None else faults_raw
-    if not isinstance(faults_raw, list):
-        raise ExperimentError(f"{at('faults')}: field 'faults' must be a list")
-    faults = tuple(_fault(at, i, f, enactors) for i, f in enumerate(faults_raw))
-    return Scenario(**values, enactors=tuple(enactors), faults=faults,
-                    mitigations=tuple(mitigations))
+    return mitigations
 
 
-def _fault(where: _Where, i: int, raw, enactors: list[str]) -> TimedFault:
-    at = f"{where('faults', i)}: faults[{i}]"
+def _fault(origin: Origin, i: int, raw, enactors: list[str]) -> TimedFault:
+    """Fault ``i``: each field's type and range, and which fields its kind takes."""
+    def refuse(key: str | None, problem: str) -> NoReturn:
+        where = origin("faults", i, key) if key else origin("faults", i)
+        name = f"faults[{i}]" + (f".{key}" if key else "")
+        raise ExperimentError(f"{where}: {name}: {problem}")
+
     if not isinstance(raw, dict):
-        raise ExperimentError(f"{at} must be a mapping")
-    allowed = {"at_s", "after", "kind", "target", "seconds", "step", "endpoint", "times", "count"}
-    if unknown := {str(k) for k in raw} - allowed:
-        raise ExperimentError(f"{at}: unknown field {sorted(unknown)[0][:40]!r}")
+        refuse(None, f"must be a mapping (kind:, target:, ...), not {_shown(raw)}")
+    if unknown := [k for k in raw if k not in _FAULT_FIELDS]:
+        near = difflib.get_close_matches(str(unknown[0]).lower(), _FAULT_FIELDS, 1)
+        raise ExperimentError(f"{origin('faults', i, unknown[0])}: faults[{i}]: unknown field "
+                              f"{_shown(unknown[0])}" + (f"; did you mean {near[0]!r}?" if near
+                                                         else ""))
     try:
         kind = FaultKind(raw.get("kind"))
     except (ValueError, TypeError):
-        raise ExperimentError(f"{at}.kind must be one of "
-                              f"{', '.join(k.value for k in FaultKind)}") from None
-    target = raw.get("target")
-    if kind is FaultKind.BURST:
-        if target not in (None, "planner"):
-            raise ExperimentError(f"{at}.target must be 'planner' for a planner burst")
-        target = "planner"
-    elif target not in enactors and not (kind in (FaultKind.PAUSE, FaultKind.KILL)
-                                         and target == "planner") \
-            and not (kind is FaultKind.PAUSE and target == AUTHORITATIVE):
-        raise ExperimentError(f"{at}.target must name one of {', '.join(enactors)}"
-                              + (f" (or {AUTHORITATIVE})" if kind is FaultKind.PAUSE else ""))
-    step = raw.get("step")
-    if kind is FaultKind.DELAY and step not in STEPS:
-        raise ExperimentError(f"{at}.step must be one of {', '.join(STEPS)}")
-    if kind is not FaultKind.DELAY and step is not None:
-        raise ExperimentError(f"{at}.step applies only to delay faults")
-    endpoint = raw.get("endpoint")
-    if endpoint is not None and (not isinstance(endpoint, str) or
-                                 endpoint not in DEFAULT_ENDPOINTS):
-        raise ExperimentError(f"{at}.endpoint must be one of {', '.join(DEFAULT_ENDPOINTS)}")
+        refuse("kind", f"must be one of {', '.join(k.value for k in FaultKind)}")
     for key in ("at_s", "seconds"):
         v = raw.get(key, 0)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 86400:
-            raise ExperimentError(f"{at}.{key} must be a number of seconds >= 0")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                not 0 <= v < MAX_FAULT_SECONDS:
+            refuse(key, f"must be a number of seconds from 0 to under {MAX_FAULT_SECONDS}, "
+                        f"not {_shown(v)}")
     for key in ("times", "count"):
         v = raw.get(key, 1 if key == "times" else 0)
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10000:
-            raise ExperimentError(f"{at}.{key} must be a whole number from 0 to 10000")
+            refuse(key, f"must be a whole number from 0 to 10000, not {_shown(v)}")
     after = raw.get("after")
     if after is not None and (isinstance(after, bool) or not isinstance(after, int)
                               or not 0 <= after < i):
-        raise ExperimentError(f"{at}.after must be the index of an earlier fault (0..{i - 1})")
-    if kind is FaultKind.BURST and raw.get("count", 0) < 1:
-        raise ExperimentError(f"{at}.count must be at least 1 for a planner burst")
+        refuse("after", "must be the index of an earlier fault"
+               + (f" (0..{i - 1})" if i else " (fault 0 has none)") + f", not {_shown(after)}")
+    target = _target(refuse, kind, raw.get("target"), enactors)
+    _fields_of_kind(refuse, kind, raw)
     return TimedFault(float(raw.get("at_s", 0)), Fault(
-        kind, target, float(raw.get("seconds", 0)), step, endpoint,
+        kind, target, float(raw.get("seconds", 0)), raw.get("step"), raw.get("endpoint"),
         int(raw.get("times", 1)), int(raw.get("count", 0))), after)
+
+
+def _target(refuse, kind: FaultKind, target, enactors: list[str]) -> str:
+    if kind is FaultKind.BURST:
+        if target not in (None, "planner"):
+            refuse("target", "must be 'planner' for a planner burst")
+        return "planner"
+    others = ["planner"] if kind in (FaultKind.PAUSE, FaultKind.KILL) else []
+    others += [AUTHORITATIVE] if kind is FaultKind.PAUSE else []
+    if not isinstance(target, str) or target not in (*enactors, *others):
+        refuse("target", f"must name one of the run's enactors ({', '.join(enactors)})"
+                         + "".join(f" or {o}" for o in others) + f", not {_shown(target)}")
+    return target
+
+
+def _fields_of_kind(refuse, kind: FaultKind, raw: dict) -> None:
+    """Which fields a kind takes: a field the kind ignores would print in the plan and
+    never happen, and a delay of 0 s never shows as fired (faults `after` it never start)."""
+    step, endpoint = raw.get("step"), raw.get("endpoint")
+    if kind is FaultKind.DELAY and step not in STEPS:
+        refuse("step", f"must be one of {', '.join(STEPS)}")
+    if kind is not FaultKind.DELAY and step is not None:
+        refuse("step", "applies only to delay faults")
+    if endpoint is not None:
+        if not isinstance(endpoint, str) or endpoint not in DEFAULT_ENDPOINTS:
+            refuse("endpoint", f"must be one of {', '.join(DEFAULT_ENDPOINTS)}")
+        if not (kind is FaultKind.LOSE_LOCK or step == STEP_BEFORE_ENDPOINT):
+            refuse("endpoint", f"applies only to lose-lock and to a delay at "
+                               f"{STEP_BEFORE_ENDPOINT}; elsewhere it would be ignored")
+    seconds = raw.get("seconds", 0)
+    if kind in (FaultKind.DELAY, FaultKind.PAUSE) and seconds <= 0:
+        refuse("seconds", f"a {kind.value} needs more than 0 seconds (a 0 s {kind.value} "
+                          "never happens)")
+    if kind in (FaultKind.LOSE_LOCK, FaultKind.BURST) and seconds:
+        refuse("seconds", f"applies only to delay, pause and kill faults, not {kind.value}")
+    if kind in CHANNEL_KINDS and raw.get("times", 1) < 1:
+        refuse("times", "must be at least 1 (a fault with no firing never happens)")
+    if kind not in CHANNEL_KINDS and "times" in raw:
+        refuse("times", f"applies only to delay, lose-lock and planner-burst faults, not "
+                        f"{kind.value}")
+    if kind is FaultKind.BURST and raw.get("count", 0) < 1:
+        refuse("count", "must be at least 1 for a planner burst")
+    if kind is not FaultKind.BURST and raw.get("count", 0):
+        refuse("count", "applies only to planner-burst faults")
+
+
+def _check_together(s: Scenario, at: Origin, *, duration_from: str) -> None:
+    """The checks across fields, run on load and again after a ``--duration`` override."""
+    if s.steady_state_s < s.client_interval_s:
+        raise ExperimentError(
+            f"{at('steady_state_s')}: field 'steady_state_s' ({s.steady_state_s:g} s) must be "
+            f"at least client_interval_s ({s.client_interval_s:g} s): a shorter window may see "
+            "no probe, and the run aborts")
+    if s.clients < s.prober_containers:
+        raise ExperimentError(f"{at('clients')}: field 'clients' ({s.clients}) must be at "
+                              f"least 'prober_containers' ({s.prober_containers})")
+    per = math.ceil(s.clients / s.prober_containers)
+    if (used := math.ceil(s.clients / per)) < s.prober_containers:
+        raise ExperimentError(
+            f"{at('prober_containers')}: field 'prober_containers': {s.clients} clients at "
+            f"{per} per container fill only {used} of {s.prober_containers} containers; use "
+            f"{used} prober containers or more clients")
+    _check_fault_times(s, at, duration_from)
+
+
+def _check_fault_times(s: Scenario, at: Origin, duration_from: str) -> None:
+    """Every fault starts before the method ends. A fault ``after: N`` starts ``at_s`` after
+    fault N took effect, known only at run time, but never before fault N's own earliest
+    start: that lower bound must be inside the run."""
+    earliest: list[float] = []
+    for i, tf in enumerate(s.faults):
+        base = 0.0 if tf.after is None else earliest[tf.after]
+        earliest.append(base + tf.at_s)
+        if earliest[i] < s.duration_s:
+            continue
+        chain, j = [], i
+        while j is not None:
+            chain.append(f"faults[{j}].at_s {s.faults[j].at_s:g} s")
+            j = s.faults[j].after
+        start = f"{tf.at_s:g} s is" if tf.after is None else \
+            f"starts at least {earliest[i]:g} s into the method " \
+            f"({' + '.join(reversed(chain))}), which is"
+        if duration_from == "duration_s":
+            end, fix = f"the run's duration_s ({s.duration_s:g} s)", "lengthen duration_s"
+        else:
+            end, fix = f"the run's duration ({s.duration_s:g} s, from {duration_from})", \
+                f"give a longer {duration_from}"
+        raise ExperimentError(f"{at('faults', i, 'at_s')}: faults[{i}].at_s: {start} not "
+                              f"before {end}; shorten at_s or {fix}")
 
 
 def json_schema() -> dict:
     """The JSON Schema of experiment files (experiments/experiment.schema.json is this,
-    written out; a unit test keeps them equal). Editors use it for completion and checks."""
-    props: dict = {"$schema": {"type": "string"},
+    written out; a unit test keeps them equal). Editors use it for completion and checks;
+    the checks across fields (faults within duration_s, ...) are the loader's alone."""
+    one_line = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+    props: dict = {"$schema": {"type": "string", "pattern": one_line},
                    "description": {"type": "string", "description": "what the experiment shows"}}
     for name, f in _SIMPLE.items():
-        type_name = str(f.type) if not isinstance(f.type, type) else f.type.__name__
         kind = {"int": "integer", "float": "number", "str": "string", "bool": "boolean",
-                "float | None": ["number", "null"]}[type_name]
+                "float | None": ["number", "null"]}[_type_name(f)]
         prop: dict = {"type": kind}
         if name in CHOICES:
             prop["enum"] = list(CHOICES[name])
-        if name in MINIMUMS:
+        if name == "title":
+            prop.update(minLength=1, maxLength=MAX_TITLE_CHARS, pattern=one_line)
+        if name in POSITIVE:
+            prop["exclusiveMinimum"] = 0
+        elif name in MINIMUMS:
             prop["minimum"] = MINIMUMS[name]
         elif kind in ("number", "integer") or kind == ["number", "null"]:
             prop["minimum"] = 0
@@ -283,10 +411,12 @@ def json_schema() -> dict:
         "properties": {
             "kind": {"enum": [k.value for k in FaultKind]},
             "target": {"type": "string"},
-            "at_s": {"type": "number", "minimum": 0, "maximum": 86399},
+            "at_s": {"type": "number", "minimum": 0, "exclusiveMaximum": MAX_FAULT_SECONDS,
+                     "description": "must start before the run's duration_s"},
             "after": {"type": "integer", "minimum": 0,
                       "description": "index of an earlier fault: at_s counts from when it took effect"},
-            "seconds": {"type": "number", "minimum": 0, "maximum": 86399},
+            "seconds": {"type": "number", "minimum": 0, "exclusiveMaximum": MAX_FAULT_SECONDS,
+                        "description": "more than 0 for delay and pause; only delay, pause, kill"},
             "step": {"enum": list(STEPS)},
             "endpoint": {"enum": list(DEFAULT_ENDPOINTS)},
             "times": {"type": "integer", "minimum": 0, "maximum": 10000},

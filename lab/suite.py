@@ -42,9 +42,11 @@ def with_overrides(s: Scenario, *, seed: int | None = None, duration: float | No
     if backend:
         s = dataclasses.replace(s, backend=backend)
     if seed is not None:
+        if not 0 <= seed < 2**31:
+            raise LabError(f"--seed {seed}: give a seed from 0 to {2**31 - 1}")
         s = dataclasses.replace(s, seed=seed)
     if duration is not None:
-        s = dataclasses.replace(s, duration_s=duration)
+        s = s.with_duration(duration)   # re-checked: every fault must still fit
     return s
 
 
