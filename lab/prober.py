@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from lab.core.probe import ProbeResult
+from lab.core.probe import Outcome, ProbeResult
 from lab.dnsclient import probe
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -39,6 +39,19 @@ class Target:
     recursion: bool
 
 
+def _probe_once(t: Target, name: str, timeout_s: float, clock, log) -> ProbeResult:
+    """One probe that never raises: the client classifies every reply itself (a reply it
+    cannot read is ``malformed``), so an exception here is a bug; it is logged and counted
+    as an ``error`` probe, and the prober goes on."""
+    start = clock()
+    try:
+        return probe(t.path, t.server, name, timeout_s=timeout_s, recursion=t.recursion)
+    except Exception as e:
+        log(f"prober: probe of {name} via {t.path} failed: {type(e).__name__}: {e}")
+        return ProbeResult(path=t.path, name=name, outcome=Outcome.ERROR, rcode="none",
+                           addresses=0, latency_s=clock() - start)
+
+
 def run(targets: list[Target], names: list[str], *, interval_s: float, max_seconds: float,
         metrics: ProbeMetrics, timeout_s: float = 1.0, clock=time.monotonic,
         sleep=time.sleep, log=print) -> int:
@@ -52,8 +65,7 @@ def run(targets: list[Target], names: list[str], *, interval_s: float, max_secon
     while clock() - start < max_seconds:
         for name in names:
             for t in targets:
-                metrics.record(probe(t.path, t.server, name, timeout_s=timeout_s,
-                                     recursion=t.recursion))
+                metrics.record(_probe_once(t, name, timeout_s, clock, log))
                 made += 1
         next_round += interval_s
         delay = next_round - clock()
