@@ -27,8 +27,27 @@ def _unwritable(path: Path, e: OSError) -> LabError:
                     "--out or free space there")
 
 
+MARKERS = ("summary.json", "suite.json", "comparison.json")
+
+
+def replaceable(out: Path) -> bool:
+    """A destination a run may replace: absent, an empty directory, or an earlier result of
+    the lab (it holds a summary, a suite index or a comparison). Anything else is the
+    user's, and is never moved or removed."""
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return True
+    if out.is_symlink() or not out.is_dir():
+        return False
+    return not any(out.iterdir()) or any((out / m).is_file() for m in MARKERS)
+
+
 def ensure_writable(out: Path) -> None:
-    """Refuse an unwritable destination before the lab is touched (one line, the path)."""
+    """Refuse an unwritable destination, or one that holds something other than an earlier
+    result, before the lab is touched (one line, the path)."""
+    if not replaceable(out):
+        raise LabError(f"--out {out} exists and is not a lab result directory (no "
+                       f"{', '.join(MARKERS)}); name a new or empty directory")
     parent = Path(out).parent
     probe = parent / f".dnslab-write-check-{uuid.uuid4().hex[:6]}"
     try:
@@ -56,6 +75,9 @@ def stage(out: Path, run_id: str) -> Path:
 def publish(staging: Path, out: Path) -> None:
     """Replace ``out`` with ``staging`` (the old results are removed only after the swap)."""
     out = Path(out)
+    if not replaceable(out):
+        raise LabError(f"{out} now holds something other than an earlier result; the new "
+                       f"results are kept in {staging}")
     old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:6]}"
     try:
         if out.exists() or out.is_symlink():

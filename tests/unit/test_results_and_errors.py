@@ -149,3 +149,17 @@ def test_a_healthy_lease_is_not_lost():
     time.sleep(0.3)
     lease.stop()
     assert lease.lost is None
+
+
+def test_an_out_that_is_not_a_result_is_never_replaced(tmp_path):
+    """`--out .` or `--out ~/project` must not move or delete the user's files."""
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(LabError, match="not a lab result directory"):
+        results.ensure_writable(mine)
+    staging = results.stage(tmp_path / "other", "r1")
+    with pytest.raises(LabError, match="kept in"):
+        results.publish(staging, mine)
+    assert (mine / "notes.txt").read_text() == "keep me" and staging.exists()
+    assert results.replaceable(tmp_path / "absent") and results.replaceable(tmp_path / "other")
