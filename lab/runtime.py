@@ -140,13 +140,19 @@ class Workers:
             t.join(max(0.0, deadline - time.monotonic()))
 
     def stop_all(self, timeout_s: int = 3) -> None:
-        for c in self.all():
+        """Stop every worker at once (each exits on SIGTERM; the timeout is a backstop)."""
+        def stop(c) -> None:
             try:
                 if c.status == "paused":
                     c.unpause()
                 c.stop(timeout=timeout_s)
             except Exception:
                 pass
+        threads = [threading.Thread(target=stop, args=(c,), daemon=True) for c in self.all()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout_s + 10)
 
     # -- container faults -----------------------------------------------------------------
     def pause(self, name: str) -> None:

@@ -163,3 +163,28 @@ def test_an_out_that_is_not_a_result_is_never_replaced(tmp_path):
         results.publish(staging, mine)
     assert (mine / "notes.txt").read_text() == "keep me" and staging.exists()
     assert results.replaceable(tmp_path / "absent") and results.replaceable(tmp_path / "other")
+
+
+def test_a_worker_exits_promptly_on_sigterm_even_where_sigterm_is_ignored():
+    """In its container a worker is PID 1, where SIGTERM does nothing by default: every
+    rollback used to wait out `docker stop`'s timeout per worker. Simulated here by starting
+    the worker with SIGTERM ignored; its own handler must end it at once."""
+    import signal
+    import socket
+    import time
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab", "prober", "--resolver", "127.0.0.1", "--authoritative",
+         "127.0.0.1", "--port", str(port), "--interval", "0.2", "--timeout", "0.1",
+         "--max-seconds", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "metrics on" not in (proc.stdout.readline() or ""):
+            pass
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        proc.kill()
