@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import urllib.request
@@ -265,10 +266,13 @@ def cmd_compare(args) -> int:
             print(suite.plan_text(path, compare.scenario_for(s, parts)).replace(
                 f"{path}:", f"{path} [{name}]:", 1))
         return 0
+    baseline = Path(args.baseline) if args.baseline else None
+    if baseline is not None:
+        compare.check_baseline(baseline, s, suite.identity(path))
     stack = _stack(args)
     with _lab_for_runs(stack, args) as lease:
         staging = results.stage(out, uuid.uuid4().hex[:6])
-        rows = _compare_variants(plan, s, path, staging, stack, lease)
+        rows = _compare_variants(plan, s, path, staging, stack, lease, baseline)
         command = "dnslab " + " ".join(shlex.quote(a) for a in args.argv)
         compare.write(staging, experiment=str(path), s=s, command=command, rows=rows)
         results.publish(staging, out)
@@ -279,15 +283,23 @@ def cmd_compare(args) -> int:
     return 0 if done and len(rows) == len(plan) else 1
 
 
-def _compare_variants(plan, s, path: Path, out: Path, stack, lease) -> list[dict]:
+def _compare_variants(plan, s, path: Path, out: Path, stack, lease,
+                      baseline: Path | None = None) -> list[dict]:
+    import shutil
+
     from lab import compare, suite
     from lab.run import Runner
     rows = []
     for name, parts in plan:
         where = out / name.replace("+", "_and_")
-        summary = Runner(compare.scenario_for(s, parts), where, stack,
-                         echo=lambda m: print(m, file=sys.stderr), lease=lease,
-                         experiment=suite.identity(path)).run()
+        if name == "none" and baseline is not None:   # checked: the same run, already made
+            shutil.copytree(baseline, where)
+            summary = json.loads((where / "summary.json").read_text())
+            print(f"none: the baseline is the earlier run in {baseline}", file=sys.stderr)
+        else:
+            summary = Runner(compare.scenario_for(s, parts), where, stack,
+                             echo=lambda m: print(m, file=sys.stderr), lease=lease,
+                             experiment=suite.identity(path)).run()
         row = compare.row_for(name, where)
         rows.append(row)
         print(f"{name}: {summary['verdict']}; outage {'yes' if row['outage'] else 'no'} "
@@ -414,6 +426,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="results directory (default "
                                                 "results/compare-<date-time>)")
     s.add_argument("--dry", action="store_true", help="validate and print the variants' plans")
+    s.add_argument("--baseline", default=None, metavar="DIR",
+                   help="an earlier run of the same file, seed, backend and duration with no "
+                        "safeguard (e.g. a suite's result directory): used as the `none` "
+                        "variant instead of running it again")
     s.add_argument("--no-up", action="store_true",
                    help="use the lab as it is: neither start it first nor stop it after")
     s.add_argument("--keep-up", action="store_true",

@@ -37,6 +37,27 @@ def scenario_for(s: Scenario, parts: tuple[str, ...]) -> Scenario:
     return dataclasses.replace(s, mitigations=parts)
 
 
+def check_baseline(run_dir: Path, s: Scenario, identity: dict) -> None:
+    """An earlier run may stand in for the ``none`` variant only if it ran the same file
+    (same bytes), seed, backend and duration with no safeguard, and was decided."""
+    from lab.errors import LabError
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError) as e:
+        raise LabError(f"--baseline {run_dir}: no readable summary.json there ({e})") from None
+    want = {"experiment.sha256": identity.get("sha256"), "seed": s.seed, "backend": s.backend,
+            "duration_s": s.duration_s, "mitigations": []}
+    have = {"experiment.sha256": (summary.get("experiment") or {}).get("sha256"),
+            "seed": summary.get("seed"), "backend": summary.get("backend"),
+            "duration_s": summary.get("duration_s"), "mitigations": summary.get("mitigations")}
+    if differ := [k for k in want if want[k] != have[k]]:
+        raise LabError(f"--baseline {run_dir}: not a run of this comparison's baseline "
+                       f"({', '.join(f'{k} {have[k]!r}, not {want[k]!r}' for k in differ)})")
+    if summary.get("verdict") not in ("hypothesis-violated", "hypothesis-held"):
+        raise LabError(f"--baseline {run_dir}: that run ended {summary.get('verdict')}; give "
+                       "a decided run or leave --baseline out")
+
+
 def row_for(name: str, run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     events = read_events(run_dir / "events.jsonl")

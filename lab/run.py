@@ -253,6 +253,7 @@ class Runner:
                             experiment=self.experiment,
                             empty_answer=self.s.empty_answer, alias=self.s.alias,
                             mitigations=list(self.s.mitigations),
+                            duration_s=self.s.duration_s,
                             record_ttl_s=self.s.record_ttl_s,
                             negative_ttl_s=self.s.effective_negative_ttl_s,
                             requested_negative_ttl_s=self.s.negative_ttl_s)

@@ -12,9 +12,10 @@ def prometheus_url() -> str:
     return f"http://127.0.0.1:{config.published_ports()['prometheus'][1]}"
 
 
-def promql(expr: str) -> list[dict]:
-    """Evaluate an instant PromQL query through Prometheus's HTTP API."""
-    resp = requests.get(prometheus_url() + "/api/v1/query", params={"query": expr}, timeout=5)
+def promql(expr: str, at: float | None = None) -> list[dict]:
+    """Evaluate an instant PromQL query through Prometheus's HTTP API (now, or at ``at``)."""
+    params = {"query": expr} if at is None else {"query": expr, "time": at}
+    resp = requests.get(prometheus_url() + "/api/v1/query", params=params, timeout=5)
     resp.raise_for_status()
     body = resp.json()
     assert body["status"] == "success", body
@@ -31,8 +32,8 @@ def promql_range(expr: str, start: float, end: float, step: float = 2.0) -> list
     return body["data"]["result"]
 
 
-def scalar(expr: str) -> float | None:
-    result = promql(expr)
+def scalar(expr: str, at: float | None = None) -> float | None:
+    result = promql(expr, at)
     return float(result[0]["value"][1]) if result else None
 
 

@@ -17,19 +17,23 @@ SELF_REPAIR_BOUND_S = 0.2 + 0.5 + 1.0
 
 
 @pytest.fixture(scope="module")
-def race(lab):
+def race(suites):
+    """The baseline (`none`) is the suite's own run of the race on PowerDNS."""
+    baseline = suites("powerdns").run("dynamodb-race")
     proc = dnslab("compare", "experiments/dynamodb-race.yaml", "--mitigations", "all",
-                  "--no-up", "--out", str(OUT / "race"), timeout=2400)
+                  "--no-up", "--baseline", str(baseline), "--out", str(OUT / "race"),
+                  timeout=2400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     doc = json.loads((OUT / "race" / "comparison.json").read_text())
     return {r["variant"]: r for r in doc["variants"]}
 
 
 @pytest.fixture(scope="module")
-def frozen(lab):
+def frozen(suites):
+    baseline = suites("powerdns").run("authoritative-unreachable")
     proc = dnslab("compare", "experiments/authoritative-unreachable.yaml", "--mitigations",
-                  "serve-stale", "--no-up", "--out", str(OUT / "authoritative-unreachable"),
-                  timeout=1200)
+                  "serve-stale", "--no-up", "--baseline", str(baseline), "--out",
+                  str(OUT / "authoritative-unreachable"), timeout=1200)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     doc = json.loads((OUT / "authoritative-unreachable" / "comparison.json").read_text())
     return {r["variant"]: r for r in doc["variants"]}

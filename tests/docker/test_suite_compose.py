@@ -8,86 +8,58 @@ is the suite's (the README's way to gate a pipeline)."""
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 
 from lab import config
 
-RESULTS = config.repo_root() / "results" / "suite"
-
 
 @pytest.fixture(scope="module", params=["powerdns", "coredns"])
-def suite(lab, request):
-    decoy = lab.client.containers.run(
-        config.BASE_IMAGE, ["sleep", "3600"], detach=True, name="dnslab-decoy-not-ours",
-        labels={"com.docker.compose.project": "not-dnslab", "dnslab.worker": "1",
-                "com.docker.compose.service": "enactor-a"}, network_mode="none")
-    try:
-        decoy.pause()
-        decoy.reload()
-        before = (decoy.id, decoy.attrs["State"]["StartedAt"])
-        shutil.rmtree(RESULTS, ignore_errors=True)
-        verb = ["up"] if request.param == "powerdns" else ["run", "--rm"]
-        proc = subprocess.run(["docker", "compose", "-f", str(config.repo_root() / "compose.yaml"),
-                               "-p", config.PROJECT, *verb, "experiments"],
-                              capture_output=True, text=True, timeout=2400,
-                              cwd=config.repo_root(),
-                              env={**os.environ, "DNSLAB_BACKEND": request.param})
-        decoy.reload()
-        # Keep each backend's results beside results/suite (the next run overwrites it),
-        # replacing, not merging into, an older copy.
-        if RESULTS.exists():
-            kept = RESULTS.with_name(f"suite-{request.param}")
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(RESULTS, kept)
-        yield proc, decoy, before, request.param
-    finally:
-        try:
-            decoy.unpause()
-        except Exception:
-            pass
-        decoy.remove(force=True)
+def suite(suites, request):
+    return suites(request.param)
 
 
 def test_compose_up_experiments_runs_the_suite_and_exits_0(suite):
-    proc, _, _, backend = suite
+    proc, results, backend = suite.proc, suite.dir, suite.backend
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    runs = json.loads((RESULTS / "suite.json").read_text())["runs"]
+    runs = json.loads((results / "suite.json").read_text())["runs"]
     assert {r["dir"] for r in runs} >= {"dynamodb-race", "steady-state", "enactor-killed-mid-plan",
                                         "planner-burst", "enactor-paused-past-cleanup-horizon",
                                         "race-short-ttls", "race-long-ttls"}
     assert all(r["as_expected"] for r in runs), runs
     for r in runs:
-        summary = json.loads((RESULTS / r["dir"] / "summary.json").read_text())
+        summary = suite.summary(r["dir"])
         assert summary["backend"] == backend, r["dir"]
-        assert f"<td>{backend}</td>" in (RESULTS / r["dir"] / "report.html").read_text()
+        assert f"<td>{backend}</td>" in (results / r["dir"] / "report.html").read_text()
+        # The checkout's file, as it is now, is what ran.
+        source = config.repo_root() / "experiments" / f"{r['dir']}.yaml"
+        assert summary["experiment"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+        assert all(f["status"] == "fired" for f in summary["faults"]), r["dir"]
+        assert summary["unexplained_failures"]["count"] == 0, r["dir"]
     for r in runs:
         for name in ("summary.json", "events.jsonl", "report.html", "junit.xml"):
-            assert (RESULTS / r["dir"] / name).stat().st_size > 0
-    assert (RESULTS / "index.html").exists() and 'failures="0"' in (RESULTS / "junit.xml").read_text()
+            assert (results / r["dir"] / name).stat().st_size > 0
+    assert (results / "index.html").exists() and 'failures="0"' in (results / "junit.xml").read_text()
 
 
 def test_the_race_costs_more_with_longer_ttls(suite):
-    backend = suite[3]
-    runs = {r["dir"]: r for r in json.loads((RESULTS / "suite.json").read_text())["runs"]}
+    runs = {r["dir"]: r for r in json.loads((suite.dir / "suite.json").read_text())["runs"]}
     short, long = runs["race-short-ttls"], runs["race-long-ttls"]
-    if backend == "powerdns":
+    if suite.backend == "powerdns":
         assert long["outage"]["client_seconds_lost"] > short["outage"]["client_seconds_lost"]
         assert long["outage"]["duration_s"] > short["outage"]["duration_s"]
     else:
         # CoreDNS's etcd plugin fixes the negative TTL at 30 s: the runs say so rather than
         # pretend the files' 5 s and 60 s applied.
         for run, asked in ((short, 5), (long, 60)):
-            summary = json.loads((RESULTS / run["dir"] / "summary.json").read_text())
+            summary = suite.summary(run["dir"])
             assert (summary["negative_ttl_s"], summary["requested_negative_ttl_s"]) == (30, asked)
 
 
 def test_a_decoy_of_another_project_is_untouched(suite):
-    _, decoy, before, _ = suite
-    assert decoy.status == "paused"
-    assert (decoy.id, decoy.attrs["State"]["StartedAt"]) == before
+    assert suite.decoy_before[1] == "paused"
+    assert suite.decoy_after == suite.decoy_before
 
 
 FAILING = """\

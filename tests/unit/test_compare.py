@@ -51,3 +51,28 @@ def test_baseline_difference():
     rows = [{"cost": {"plan_latency_ms_median": 10.0}}, {"cost": {"plan_latency_ms_median": 14.5}},
             {"cost": {"plan_latency_ms_median": None}}]
     assert [r["cost"]["added_latency_ms_per_plan"] for r in with_baseline(rows)] == [0, 4.5, None]
+
+
+def test_a_baseline_must_be_a_decided_run_of_the_same_file_seed_backend_and_duration(tmp_path):
+    import json
+
+    import pytest
+
+    from lab import compare, suite
+    from lab.errors import LabError
+    from lab.scenario import load
+    path = "experiments/dynamodb-race.yaml"
+    s, ident = load(path), suite.identity(path)
+    good = {"experiment": ident, "seed": s.seed, "backend": s.backend,
+            "duration_s": s.duration_s, "mitigations": [], "verdict": "hypothesis-violated"}
+    (tmp_path / "summary.json").write_text(json.dumps(good))
+    compare.check_baseline(tmp_path, s, ident)
+    for change, words in [({"seed": 2}, "seed 2, not 1"),
+                          ({"mitigations": ["fencing"]}, "mitigations"),
+                          ({"experiment": {"sha256": "0" * 64}}, "experiment.sha256"),
+                          ({"verdict": "aborted"}, "ended aborted")]:
+        (tmp_path / "summary.json").write_text(json.dumps({**good, **change}))
+        with pytest.raises(LabError, match=words):
+            compare.check_baseline(tmp_path, s, ident)
+    with pytest.raises(LabError, match="no readable summary.json"):
+        compare.check_baseline(tmp_path / "absent", s, ident)
