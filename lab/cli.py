@@ -157,12 +157,14 @@ def cmd_run(args) -> int:
         return 0
     out = Path(args.out) if args.out else results.default_dir()
     results.ensure_writable(out)
-    single = len(items) == 1
+    # One file named: its run is the destination. A directory (even of one file) or several
+    # files: a suite, one subdirectory per file plus index.html, suite.json, junit.xml.
+    single = len(args.files) == 1 and len(items) == 1 and not Path(args.files[0]).is_dir()
     stack = _stack(args)
     with _lab_for_runs(stack, args) as lease:
         if single:
             [(path, s)] = items
-            rows = [_run_one(path, s, out, stack, lease)]
+            rows = [(path, _run_one(path, s, out, stack, lease))]
         else:
             rows = _run_suite(items, out, stack, lease)
     results.point_latest(out)

@@ -87,3 +87,40 @@ def test_everything_rolled_back(run, lab):
     assert lab.client.containers.list(filters={"label": "com.docker.compose.project=dnslab",
                                                "status": "paused"}) == []
     assert EtcdFaults(EtcdGateway(lab.address("plan-store"))).active() == []
+
+
+def test_every_fault_fired_the_lose_lock_included(run):
+    """A lose-lock fault used to leave no "fault started": now every fault of the file ends
+    fired, with when."""
+    summary, _ = run
+    assert [f["status"] for f in summary["faults"]] == ["fired"] * 5, summary["faults"]
+    assert summary["faults"][0]["kind"] == "lose-lock"
+    assert all(f["fired_at_s"] >= 0 for f in summary["faults"])
+
+
+NEVER_FIRES = """\
+title: A stall the enactor never reaches
+expect: hold
+clients: 4
+prober_containers: 1
+steady_state_s: 2
+duration_s: 5
+planner_period_s: 60
+faults:
+  - {at_s: 0, kind: delay, target: enactor-a, step: after-freshness-check, seconds: 5}
+"""
+
+
+def test_a_fault_that_never_fires_makes_the_run_an_error(lab, tmp_path):
+    """One plan a minute: after the first, no enactor finds a newer plan, so none
+    reaches its after-freshness-check step while the run lasts. Quiet clients must not
+    make that a pass."""
+    path = tmp_path / "never-fires.yaml"
+    path.write_text(NEVER_FIRES)
+    proc = dnslab("run", str(path), "--out", str(tmp_path / "out"), "--no-up")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert proc.returncode == 1 and summary["verdict"] == "error", summary.get("reason")
+    assert summary["as_expected"] is False
+    [fault] = summary["faults"]
+    assert fault["status"] == "not-fired" and "never reached after-freshness-check" in fault["why"]
+    assert "did not fire" in summary["reason"]

@@ -138,3 +138,56 @@ def test_a_refused_run_touches_nothing(monkeypatch):
         with cli._lab_for_runs(stack, SimpleNamespace(no_up=False, keep_up=False)):
             raise AssertionError("must not get here")
     assert stack.calls == [("up", False)]
+
+
+def test_a_duration_override_that_cuts_a_fault_off_is_refused():
+    """planner-burst with --duration 3 used to pass without its second burst."""
+    proc = dnslab("run", "experiments/planner-burst.yaml", "--dry", "--duration", "3")
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert "faults[1].at_s" in line and "--duration" in line
+
+
+class FakeRunner:
+    """Stands in for the real run (Docker tier) so the CLI's own bookkeeping is tested."""
+
+    def __init__(self, s, where, stack, *, echo, lease, experiment):
+        self.s, self.where, self.experiment = s, where, experiment
+
+    def run(self):
+        from lab import results
+        staging = results.stage(self.where, "fake")
+        summary = {"verdict": "hypothesis-held", "as_expected": self.s.expect == "hold",
+                   "outage": {"failed_probes": 0, "total_probes": 1,
+                              "clients_affected_fraction": 0.0, "client_seconds_lost": 0,
+                              "duration_s": 0}, "detection_lag_ms": None,
+                   "automation_stuck": False, "recovered_by": None, "title": self.s.title,
+                   "backend": self.s.backend, "experiment": self.experiment}
+        results.write_run(staging, summary, [])
+        results.publish(staging, self.where)
+        return summary
+
+
+def _fake_lab(monkeypatch):
+    import contextlib
+
+    from lab import cli, run
+    monkeypatch.setattr(run, "Runner", FakeRunner)
+    monkeypatch.setattr(cli, "_lab_for_runs", lambda stack, args: contextlib.nullcontext())
+
+
+def test_one_file_writes_its_run_and_a_directory_of_one_writes_a_suite(monkeypatch, tmp_path):
+    import json
+
+    from lab import cli
+    _fake_lab(monkeypatch)
+    assert cli.main(["run", "experiments/steady-state.yaml", "--out", str(tmp_path / "one")]) == 0
+    assert json.loads((tmp_path / "one" / "summary.json").read_text())["title"]
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    (folder / "added.yaml").write_text(Path("experiments/dynamodb-race.yaml").read_text())
+    assert cli.main(["run", str(folder), "--out", str(tmp_path / "suite")]) == 1
+    [run] = json.loads((tmp_path / "suite" / "suite.json").read_text())["runs"]
+    assert run["dir"] == "added" and run["as_expected"] is False
+    summary = json.loads((tmp_path / "suite" / "added" / "summary.json").read_text())
+    assert len(summary["experiment"]["sha256"]) == 64
