@@ -119,12 +119,12 @@ class _Sink:
 
 
 class Runner:
-    """One run of ``scenario``: ``run()`` returns its summary. ``lease``: the run lock the
-    caller already holds (a suite holds one for all its runs); without it the runner takes
-    its own before anything else, and a refusal (RunInProgress) changes nothing."""
+    """One run of ``scenario``: ``run()`` returns its summary. ``lease`` is the run lock,
+    which the caller takes before anything is set up and may hold for several runs (a
+    suite, a comparison): a refused run never reaches a Runner."""
 
-    def __init__(self, scenario: Scenario, out_dir: Path, stack, *, echo=print,
-                 lease: RunLease | None = None, experiment: dict | None = None):
+    def __init__(self, scenario: Scenario, out_dir: Path, stack, *, lease: RunLease,
+                 echo=print, experiment: dict | None = None):
         self.s = scenario
         self.out = Path(out_dir)
         self.stack = stack
@@ -152,7 +152,7 @@ class Runner:
         """Carry out container-fault restorations that are due; notice dead workers, a lost
         run lease and a history that can no longer be written."""
         now = time.monotonic()
-        if self.lease is not None and self.lease.lost:
+        if self.lease.lost:
             raise Aborted(f"the run lock was lost: {self.lease.lost}")
         if self._sink.error is not None:
             raise LabError(f"cannot write {self.staging / 'events.jsonl'}: "
@@ -183,25 +183,8 @@ class Runner:
 
     # -- the run -------------------------------------------------------------------------
     def run(self) -> dict:
-        own_lease = self.lease is None
-        if own_lease:   # the lock comes first: a refused run touches nothing
-            self.lease = RunLease(EtcdGateway(self.stack.address("plan-store")),
-                                  self.run_id).start()
-        try:
-            self.staging = results.stage(self.out, self.run_id)
-        except LabError:
-            if own_lease:
-                self.lease.stop()
-            raise
-        try:
-            return self._run_and_decide()
-        finally:
-            if own_lease:
-                try:
-                    self.lease.stop()
-                except (LabError, TransientError) as e:
-                    self.echo(f"run: could not release the run lock ({e}); it expires by "
-                              "itself within 10 s")
+        self.staging = results.stage(self.out, self.run_id)
+        return self._run_and_decide()
 
     def _run_and_decide(self) -> dict:
         try:
