@@ -135,8 +135,8 @@ def cmd_enactor(args) -> int:
 def cmd_clients(args) -> int:
     import dataclasses
     from lab.core.plan import DEFAULT_ENDPOINTS
-    from lab.run import IPV6_ENDPOINTS
-    from lab.workers import clients_for, run_clients
+    from lab.core.clients import IPV6_ENDPOINTS, clients_for
+    from lab.workers import run_clients
     clients = clients_for(args.first, args.count, list(DEFAULT_ENDPOINTS), IPV6_ENDPOINTS)
     if args.group:
         clients = [dataclasses.replace(c, group=args.group) for c in clients]

@@ -54,7 +54,7 @@ class EtcdFaults:
             return None  # an unreachable channel injects nothing
         for kv in kvs:
             fault = Fault.from_json(json.loads(unb64(kv["value"])))
-            if not fault.matches(kind, target, step, endpoint) or fault.times <= 0:
+            if not fault.fires_for(kind, target, step, endpoint):
                 continue
             spent = fault.spent()
             compare = [{"key": kv["key"], "target": "MOD", "result": "EQUAL",

@@ -6,24 +6,33 @@ Every loop is bounded by ``max_seconds`` and stops by itself."""
 import random
 import sys
 import time
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, start_http_server
 
 import tenacity
 
-from lab.core.enactor import Enactor, EnactorSettings, Pass, Retrying, RetryEndpoint, Safeguards
-from lab.core.interlock import SafetyInterlock
-from lab.core.plan import DEFAULT_ENDPOINTS
+from lab.core.clients import Client
+from lab.core.enactor import EnactorSettings, Retrying, RetryEndpoint, Safeguards
+from lab.core.loops import enactor_for, enactor_loop, planner_loop
 from lab.core.history import History, Kind
 from lab.core.planner import Planner
-from lab.core.ports import DnsBackend, TransientError
+from lab.core.ports import DnsBackend
 from lab.errors import LabError
 from lab.etcd import EtcdGateway
 from lab.eventlog import stdout_sink
 from lab.faults import EtcdFaults
 from lab.metrics import WorkerMetrics
 from lab.planstore.etcd import EtcdPlanStore
+
+
+class _Wall:
+    """The workers' clock: monotonic time, real sleep."""
+
+    now = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
+
+
+WALL = _Wall()
 
 
 def log(msg: str) -> None:
@@ -47,22 +56,8 @@ def run_planner(*, store_address: str, seed: int, period_s: float, max_seconds: 
     store, faults = EtcdPlanStore(store_address), EtcdFaults(etcd)
     planner = Planner(store, history, random.Random(seed))
     log(f"{name}: publishing a plan every {period_s} s (seed {seed})")
-    start = time.monotonic()
-    next_at = start
-    while time.monotonic() - start < max_seconds:
-        try:
-            burst = faults.burst(name)
-            if burst:
-                history.append("faults", Kind.FAULT_STARTED, fault="planner-burst", target=name,
-                               count=burst)
-                for _ in range(burst):
-                    planner.publish()
-                history.append("faults", Kind.FAULT_ENDED, fault="planner-burst", target=name)
-            planner.publish()
-        except (TransientError, LabError) as e:
-            log(f"{name}: publish failed, will retry next period: {e}")
-        next_at += period_s
-        time.sleep(max(0.0, next_at - time.monotonic()))
+    planner_loop(planner, history, WALL, period_s=period_s, max_seconds=max_seconds,
+                 burst=faults.burst, name=name, errors=(LabError,), log=log)
     return 0
 
 
@@ -90,51 +85,18 @@ def run_enactor(*, name: str, store_address: str, backend: DnsBackend, keep: int
     if unknown := set(safeguards) - set(Safeguards.NAMES) - {"interlock", "serve-stale"}:
         raise LabError(f"unknown safeguard {sorted(unknown)[0]!r}; known: "
                        f"{', '.join(Safeguards.NAMES)}, interlock")
-    if "interlock" in safeguards:
-        backend = SafetyInterlock(backend, DEFAULT_ENDPOINTS,
-                                  max_removed_fraction=interlock_max_removed)
-    settings = EnactorSettings(keep_generations=keep, safeguards=Safeguards.named(safeguards))
-    enactor = Enactor(name, store, backend, history, sleep=time.sleep, faults=faults,
-                      settings=settings, retrying=tenacity_retrying(settings))
+    enactor = enactor_for(name, store, backend, history, sleep=time.sleep, faults=faults,
+                          keep=keep, mitigations=safeguards,
+                          interlock_max_removed=interlock_max_removed,
+                          retrying=lambda settings: tenacity_retrying(settings))
     log(f"{name}: applying plans (clean-up keeps {keep} generations; safeguards: "
         f"{', '.join(safeguards) or 'none'})")
-    start = time.monotonic()
-    while time.monotonic() - start < max_seconds:
-        began = time.monotonic()
-        try:
-            result = enactor.run_once()
-        except (TransientError, LabError) as e:
-            log(f"{name}: pass failed, will retry: {e}")
-            result = None
-        if result is not None and result is not Pass.NOT_NEWER and result is not Pass.NO_PLAN:
-            history.append(name, Kind.PASS, result=result.value,
-                           seconds=round(time.monotonic() - began, 4))
-        if result is not Pass.APPLIED:
-            time.sleep(poll_s)
+    enactor_loop(enactor, history, WALL, poll_s=poll_s, max_seconds=max_seconds,
+                 errors=(LabError,), log=log)
     return 0
 
 
 # -- virtual clients -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Client:
-    id: str
-    group: str          # "resolver" (through the caching resolver) | "direct" (authoritative)
-    endpoint: str       # endpoint name relative to the zone
-    rdtype: str
-
-
-def clients_for(first: int, count: int, endpoints: list[str], ipv6_endpoints: set[str],
-                direct_every: int = 2) -> list[Client]:
-    """Clients first..first+count-1: alternate groups, then spread over the endpoints."""
-    out = []
-    for i in range(first, first + count):
-        group = "direct" if i % direct_every == 1 else "resolver"
-        endpoint = endpoints[(i // direct_every) % len(endpoints)]
-        out.append(Client(f"c{i:03d}", group, endpoint,
-                          "AAAA" if endpoint in ipv6_endpoints else "A"))
-    return out
-
-
 def run_clients(*, clients: list[Client], zone: str, resolver: str, authoritative: str,
                 interval_s: float, timeout_s: float, max_seconds: float,
                 metrics_port: int | None = None, source: str = "prober") -> int:

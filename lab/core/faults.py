@@ -38,6 +38,12 @@ class Fault:
                 and (self.step is None or self.step == step)
                 and (self.endpoint is None or endpoint is None or self.endpoint == endpoint))
 
+    def fires_for(self, kind: FaultKind, target: str, step: str | None = None,
+                  endpoint: str | None = None) -> bool:
+        """Whether a worker at this step consumes a firing of this fault (the channel's
+        rule, on etcd and in the simulation): it matches and has firings left."""
+        return self.times > 0 and self.matches(kind, target, step, endpoint)
+
     def spent(self) -> "Fault":
         return Fault(**{**asdict(self), "times": self.times - 1})
 

@@ -58,7 +58,7 @@ def test_unwritable_out_is_one_line_before_the_lab_is_touched(tmp_path):
 
 def test_a_full_disk_while_running_is_kept_and_the_index_still_sees_every_event():
     from lab.core.history import Event, Kind
-    from lab.run import _Sink
+    from lab.execute import _Sink
 
     class Full(io.StringIO):
         def write(self, s):

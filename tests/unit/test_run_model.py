@@ -6,7 +6,7 @@ from lab import scenario
 from lab.core.blast import outage, summarize
 from lab.core.faults import Fault, FaultKind
 from lab.core.history import Event, Kind
-from lab.workers import clients_for
+from lab.core.clients import clients_for
 
 RACE = "experiments/dynamodb-race.yaml"
 

@@ -1,0 +1,70 @@
+"""The workers' loops, as the real workers (lab/workers.py) and the simulation
+(lab/sim/world.py) both run them: the planner publishes a plan every period (a burst fault
+first publishes ``count`` more back to back), an enactor runs passes, waiting ``poll_s``
+after a pass that applied nothing. Both stop by themselves after ``max_seconds``."""
+
+from typing import Callable
+
+from lab.core.enactor import Enactor, EnactorSettings, Pass, Retrying, Safeguards
+from lab.core.interlock import SafetyInterlock
+from lab.core.plan import DEFAULT_ENDPOINTS
+from lab.core.history import History, Kind
+from lab.core.planner import Planner
+from lab.core.ports import DnsBackend, Faults, PlanStore, TransientError
+
+QUIET = (Pass.NOT_NEWER, Pass.NO_PLAN)     # passes not worth an event
+
+
+def planner_loop(planner: Planner, history: History, clock, *, period_s: float,
+                 max_seconds: float, burst: Callable[[str], int], name: str = "planner",
+                 errors: tuple[type, ...] = (), log: Callable[[str], None] = lambda m: None
+                 ) -> None:
+    start = clock.now()
+    next_at = start
+    while clock.now() - start < max_seconds:
+        try:
+            count = burst(name)
+            if count:
+                history.append("faults", Kind.FAULT_STARTED, fault="planner-burst",
+                               target=name, count=count)
+                for _ in range(count):
+                    planner.publish()
+                history.append("faults", Kind.FAULT_ENDED, fault="planner-burst", target=name)
+            planner.publish()
+        except (TransientError, *errors) as e:
+            log(f"{name}: publish failed, will retry next period: {e}")
+        next_at += period_s
+        clock.sleep(max(0.0, next_at - clock.now()))
+
+
+def enactor_loop(enactor: Enactor, history: History, clock, *, poll_s: float,
+                 max_seconds: float, errors: tuple[type, ...] = (),
+                 log: Callable[[str], None] = lambda m: None) -> None:
+    start = clock.now()
+    while clock.now() - start < max_seconds:
+        began = clock.now()
+        try:
+            result = enactor.run_once()
+        except (TransientError, *errors) as e:
+            log(f"{enactor.name}: pass failed, will retry: {e}")
+            result = None
+        if result is not None and result not in QUIET:
+            history.append(enactor.name, Kind.PASS, result=result.value,
+                           seconds=round(clock.now() - began, 4))
+        if result is not Pass.APPLIED:
+            clock.sleep(poll_s)
+
+
+def enactor_for(name: str, store: PlanStore, backend: DnsBackend, history: History, *,
+                sleep: Callable[[float], None], faults: Faults, keep: int, mitigations,
+                interlock_max_removed: float = 0.5,
+                retrying: Callable[[EnactorSettings], Retrying] | None = None) -> Enactor:
+    """An enactor with the run's mitigations: its own safeguards, and the interlock wrapped
+    around its DNS backend. ``retrying`` makes the retry policy from the settings (the real
+    workers use tenacity's; default: the core's own backoff)."""
+    if "interlock" in mitigations:
+        backend = SafetyInterlock(backend, DEFAULT_ENDPOINTS,
+                                  max_removed_fraction=interlock_max_removed)
+    settings = EnactorSettings(keep_generations=keep, safeguards=Safeguards.named(mitigations))
+    return Enactor(name, store, backend, history, sleep=sleep, faults=faults,
+                   settings=settings, retrying=retrying(settings) if retrying else None)

@@ -1,0 +1,356 @@
+"""The run loop: one experiment in named phases, against any world, on an injected clock.
+
+    SETUP -> START -> STEADY -> INJECT -> OBSERVE -> (REPAIR -> RECOVER) -> STEADY_AFTER
+          -> ROLLBACK (always reached) -> DECIDE (the caller: lab.core.blast.summarize)
+
+The loop decides everything a run decides: when each fault of the timeline is injected
+(``at_s`` after injection starts, or after the fault it depends on took effect), when a
+container fault is restored, whether steady state held, when the stop condition aborts,
+when the method ends (an endpoint emptied, or ``duration_s`` passed), whether to repair.
+It does nothing itself: a ``World`` does (the real lab in lab/run.py, the simulation in
+lab/sim/world.py), and a ``Clock`` tells and passes time (wall time there, virtual time in
+the simulation, where ``sleep`` is what runs the simulated workers and clients).
+"""
+
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable, ContextManager, Protocol
+
+from lab.core.blast import emptied, outage
+from lab.core.faults import CHANNEL_KINDS, Fault, FaultKind
+from lab.core.history import Event, History, Kind
+from lab.core.plan import DEFAULT_ENDPOINTS
+from lab.core.verdict import Verdict, fault_firings
+
+STRUCTURAL = (Kind.ENDPOINT_APPLIED, Kind.REPAIRED, Kind.PLAN_DELETED, Kind.FAULT_STARTED,
+              Kind.FAULT_ARMED)
+FIRST_PLAN_WITHIN_S = 60.0
+FIRST_PROBES_WITHIN_S = 30.0
+TICK_S = 0.1            # how often a wait looks at the world
+TIMELINE_TICK_S = 0.05  # how often the timeline looks for faults that took effect
+CHECK_EVERY_S = 1.0     # how often the world is asked whether a worker died
+
+
+class Phase(str, Enum):
+    SETUP = "setup"
+    START = "start"
+    STEADY = "steady-state-before"
+    INJECT = "inject"
+    OBSERVE = "observe"
+    REPAIR = "repair"
+    RECOVER = "recover"
+    STEADY_AFTER = "steady-state-after"
+    ROLLBACK = "rollback"
+    DECIDE = "decide"
+
+
+LAST_PHASE = Phase.STEADY_AFTER.value    # a history without it ends before the run did
+
+
+class Aborted(Exception):
+    """The run cannot go on (steady state not met, a worker died); message says why."""
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds; event times and every decision of the loop use it."""
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class World(Protocol):
+    """What a run does to the outside. Worker and client events go into the history given
+    to ``set_up`` (``history.add`` or ``history.append``)."""
+
+    def set_up(self, history: History) -> None:
+        """Reset the plan store, the DNS backend and caches; clear what earlier runs left."""
+
+    def start_control_plane(self) -> None:
+        """Start the planner and the enactors."""
+
+    def start_clients(self) -> None: ...
+
+    def arm(self, index: int, fault: Fault) -> None:
+        """Put a channel fault (delay, lose-lock, burst) where the workers consult it."""
+
+    def inject(self, index: int, fault: Fault) -> None:
+        """Do a container fault (pause, kill) now."""
+
+    def restore(self, index: int, fault: Fault) -> None:
+        """Undo a container fault (thaw, restart)."""
+
+    def repair(self) -> int | None:
+        """Operator repair: every endpoint to the newest plan; its generation."""
+
+    def check(self, killed: set[str]) -> None:
+        """Raise Aborted when a worker (not one in ``killed``) died, or the run cannot go on."""
+
+    def disarm(self) -> None:
+        """Remove the run's channel faults (first step of the rollback)."""
+
+    def roll_back(self) -> None:
+        """Thaw, stop and remove the run's workers; collect their last events. Must not
+        raise."""
+
+
+def time_bound(s) -> float:
+    """Longest a run can last: workers and faults expire by themselves after it."""
+    faults = max((f.fault.seconds for f in s.faults), default=0)   # all start by duration_s
+    return 180 + s.steady_state_s + s.duration_s + faults + s.hold_stuck_s + \
+        s.recovery_window_s
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How the method ended. ``status`` None: it ran to the end and the history decides."""
+
+    status: Verdict | None
+    reason: str | None
+    steady_after: dict | None
+
+
+@dataclass
+class _Pending:
+    due: float
+    index: int
+    fault: Fault
+
+
+class RunLoop:
+    """One run of ``scenario`` in ``world``. ``run()`` returns a RunResult; the history it
+    built is ``self.history``. ``shield`` is entered around the rollback (the real lab
+    ignores a second Ctrl-C there); ``errors`` are exception types whose message is the
+    reason as it is (others are prefixed with their type name)."""
+
+    def __init__(self, scenario, world: World, clock: Clock, *,
+                 sink: Callable[[Event], None] | None = None, echo=print,
+                 shield: Callable[[], ContextManager] = nullcontext,
+                 errors: tuple[type, ...] = ()):
+        self.s = scenario
+        self.world = world
+        self.clock = clock
+        self.echo = echo
+        self.shield = shield
+        self.errors = errors
+        self._outer_sink = sink
+        self.history = History(clock.now, self._index)
+        self.pending: list[_Pending] = []
+        self._structure: list[Event] = []
+        self._dirty = self._empty = self._faults_dirty = False
+        self._clients: set = set()
+        self._affected: set = set()
+        self._stopping = False
+        self._checked = -math.inf
+        self.steady_after: dict | None = None
+
+    # -- the history's index -----------------------------------------------------------
+    def _index(self, event: Event) -> None:
+        """Every event: to the caller's sink, then into what the loop polls (clients seen
+        and affected for the stop condition; structural events for the method's end)."""
+        if self._outer_sink is not None:
+            self._outer_sink(event)
+        if event.kind is Kind.PROBE:
+            client = event.data.get("client")
+            self._clients.add(client)
+            if event.data.get("outcome") != "ok":
+                self._affected.add(client)
+        elif event.kind in STRUCTURAL:
+            self._structure.append(event)
+            if event.kind is Kind.PLAN_DELETED:
+                self._dirty = True
+            elif event.kind in (Kind.FAULT_STARTED, Kind.FAULT_ARMED):
+                self._faults_dirty = True
+
+    def _structure_sorted(self) -> list[Event]:
+        return sorted(self._structure, key=lambda e: e.t)
+
+    # -- the run -------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        status, reason = None, None
+        try:
+            self._method()
+        except KeyboardInterrupt as e:
+            status, reason = Verdict.ABORTED, f"interrupted ({e or 'SIGINT'})"
+        except Aborted as e:
+            status, reason = Verdict.ABORTED, str(e)
+        except self.errors as e:
+            status, reason = Verdict.ERROR, str(e)
+        except Exception as e:  # a crash is an error verdict, never a pass
+            status, reason = Verdict.ERROR, f"{type(e).__name__}: {e}"
+        finally:
+            self._rollback()
+        return RunResult(status, reason, self.steady_after)
+
+    def phase(self, phase: Phase) -> None:
+        self.history.append("runner", Kind.PHASE, phase=phase.value)
+        self.echo(f"run: {phase.value}")
+
+    def _method(self) -> None:
+        s = self.s
+        self.phase(Phase.SETUP)
+        self.world.set_up(self.history)
+
+        self.phase(Phase.START)
+        self.world.start_control_plane()
+        endpoints = set(DEFAULT_ENDPOINTS)
+        if not self.wait(FIRST_PLAN_WITHIN_S, lambda: endpoints <= {
+                e.data["endpoint"] for e in self._structure if e.kind is Kind.ENDPOINT_APPLIED}):
+            raise Aborted(f"the enactors did not apply a first plan to every endpoint within "
+                          f"{FIRST_PLAN_WITHIN_S:.0f} s; see the enactors' logs "
+                          "(`docker logs dnslab-worker-enactor-a`)")
+        self.world.start_clients()
+        if not self.wait(FIRST_PROBES_WITHIN_S, lambda: len(self._clients) >= s.clients):
+            raise Aborted(f"not all {s.clients} clients probed within "
+                          f"{FIRST_PROBES_WITHIN_S:.0f} s")
+
+        self.phase(Phase.STEADY)
+        held, seen = self.steady_state()
+        if not held:
+            raise Aborted(f"steady state not met before injection: {seen['failed_probes']} of "
+                          f"{seen['total_probes']} probes failed in {s.steady_state_s} s "
+                          f"(tolerance {s.max_failed_ratio:.0%})")
+
+        self.phase(Phase.INJECT)
+        self._stopping = True
+        start = self.clock.now()
+        self.timeline(start, start + s.duration_s)
+        self.wait(max(0.0, start + s.duration_s - self.clock.now()), until=self.emptied_yet)
+
+        self.phase(Phase.OBSERVE)
+        if self.emptied_yet():
+            self.wait(s.hold_stuck_s)
+            if s.repair:
+                self.phase(Phase.REPAIR)
+                self._stopping = False
+                generation = self.world.repair()
+                self.echo(f"run: operator repair pointed every endpoint at plan {generation}")
+                self.phase(Phase.RECOVER)
+                self.wait(s.recovery_window_s)
+        else:
+            self.wait(2 * s.client_interval_s + 1)
+        while self.pending:
+            self.wait(self.pending[0].due - self.clock.now() + TICK_S)
+        self.phase(Phase.STEADY_AFTER)
+        held, seen = self.steady_state()
+        self.steady_after = {"held": held, "failed_probes": seen["failed_probes"],
+                             "total_probes": seen["total_probes"], "window_s": s.steady_state_s}
+
+    # -- waiting ---------------------------------------------------------------------------
+    def wait(self, seconds: float, until: Callable[[], bool] | None = None,
+             tick: float = TICK_S) -> bool:
+        """Pass up to ``seconds`` in steps of ``tick``; True as soon as ``until()`` holds.
+        Each step restores container faults that are due and looks at the world."""
+        deadline = self.clock.now() + seconds
+        while self.clock.now() < deadline:
+            if until and until():
+                return True
+            self.tick()
+            self.clock.sleep(min(tick, max(0.0, deadline - self.clock.now())) or tick)
+        return bool(until and until())
+
+    def tick(self) -> None:
+        now = self.clock.now()
+        if now - self._checked >= CHECK_EVERY_S:
+            self._checked = now
+            self.world.check({p.fault.target for p in self.pending
+                              if p.fault.kind is FaultKind.KILL})
+            if self._stopping:
+                self.check_stop()
+        for p in [p for p in self.pending if p.due <= now]:
+            self.pending.remove(p)
+            self._restore(p)
+
+    def _restore(self, p: _Pending) -> None:
+        self.world.restore(p.index, p.fault)
+        self.history.append("faults", Kind.FAULT_ENDED, fault=p.fault.kind.value,
+                            target=p.fault.target, index=p.index)
+
+    def steady_state(self) -> tuple[bool, dict]:
+        """The hypothesis over one window: failed probes / probes <= max_failed_ratio."""
+        began = self.clock.now()
+        self.wait(self.s.steady_state_s)
+        seen = outage([e for e in self.history.events(Kind.PROBE) if e.t >= began])
+        total = seen["total_probes"]
+        return total > 0 and seen["failed_probes"] <= self.s.max_failed_ratio * total, seen
+
+    def check_stop(self) -> None:
+        """The stop condition: abort the method when the blast radius passes its bound."""
+        bound = self.s.stop_clients_affected_fraction
+        if bound is not None and self._clients and \
+                len(self._affected) / len(self._clients) > bound:
+            raise Aborted(f"stop condition: {len(self._affected)} of {len(self._clients)} "
+                          f"clients affected, beyond stop_clients_affected_fraction {bound}")
+
+    def emptied_yet(self) -> bool:
+        """Has an endpoint lost its active plan? Re-checked only after a new deletion."""
+        if self._dirty:
+            self._dirty = False
+            self._empty = emptied(self._structure_sorted()) is not None
+        return self._empty
+
+    # -- the fault timeline -------------------------------------------------------------------
+    def timeline(self, start: float, deadline: float) -> None:
+        """Inject each fault at its time: ``at_s`` after injection starts, or after the
+        fault it depends on (``after``) took effect (``lab.core.verdict``). A fault whose
+        time does not come before ``deadline`` is not injected, and the verdict says so
+        (not-fired): it never passes silently."""
+        waiting = list(enumerate(self.s.faults))
+        began: dict[int, float] = {}        # fault index -> time it took effect
+        while waiting and self.clock.now() < deadline:
+            now = self.clock.now()
+            for i, timed in list(waiting):
+                base = start if timed.after is None else began.get(timed.after)
+                if base is not None and now >= base + timed.at_s:
+                    self._inject(i, timed.fault)
+                    waiting.remove((i, timed))
+            if self._faults_dirty:
+                self._faults_dirty = False
+                for i, t in fault_firings(self._structure_sorted(), self.s.faults).items():
+                    began.setdefault(i, t)
+            if waiting:
+                self.wait(min(TIMELINE_TICK_S, max(0.0, deadline - self.clock.now())) or
+                          TIMELINE_TICK_S, tick=TIMELINE_TICK_S)
+        for i, timed in waiting:
+            self.echo(f"run: fault [{i}] {timed.fault.kind.value} {timed.fault.target} not "
+                      "injected: the method ended before its time")
+
+    def _inject(self, index: int, fault: Fault) -> None:
+        if fault.kind in CHANNEL_KINDS:
+            armed = fault.to_json()
+            armed["fault"] = armed.pop("kind")
+            self.history.append("runner", Kind.FAULT_ARMED, index=index, **armed)
+            self.world.arm(index, fault)
+            self.echo(f"run: armed {fault.kind.value} on {fault.target}"
+                      + (f" at {fault.step}" if fault.step else ""))
+            return
+        # Restored on schedule, and by the rollback even if the injection itself fails.
+        self.pending.append(_Pending(self.clock.now() + fault.seconds, index, fault))
+        self.pending.sort(key=lambda p: p.due)
+        self.world.inject(index, fault)
+        self.history.append("faults", Kind.FAULT_STARTED, fault=fault.kind.value,
+                            target=fault.target, seconds=fault.seconds, index=index)
+        self.echo(f"run: {fault.kind.value} {fault.target} for {fault.seconds} s")
+
+    # -- rollback -------------------------------------------------------------------------------
+    def _rollback(self) -> None:
+        """Always reached: no fault, paused container or worker outlives the run. Container
+        faults are restored first (each a FAULT_ENDED event), then the world rolls back."""
+        try:
+            self.phase(Phase.ROLLBACK)
+        except Exception:
+            pass
+        with self.shield():
+            try:
+                self.world.disarm()
+            except Exception as e:
+                self.echo(f"run: rollback: could not clear the run's faults: {e}")
+            while self.pending:
+                p = self.pending.pop()
+                try:
+                    self._restore(p)
+                except Exception as e:
+                    self.echo(f"run: rollback: could not restore {p.fault.kind.value} "
+                              f"{p.fault.target}: {e}")
+            self.world.roll_back()

@@ -1,0 +1,102 @@
+"""A seeded discrete-event scheduler on a virtual clock, with cooperative tasks.
+
+Workers (planner, enactors) are tasks: ordinary synchronous core code in a greenlet whose
+injected ``sleep`` hands control back here. Every sleep, and every plan-store or DNS
+operation (lab/sim/world.py gives each a small seeded latency), is a scheduling point: the
+order in which tasks, clients and faults interleave is decided by the virtual times and,
+for equal times, by the order they were scheduled. The same seed gives the same run.
+
+A paused task (docker pause: the freezer) does not run until it is thawed; a killed task
+never runs again, and nothing of it runs on the way out (no ``finally``: a SIGKILLed process
+releases no lock; its locks expire with their TTL).
+"""
+
+import heapq
+from typing import Callable
+
+import greenlet
+
+
+class Task:
+    def __init__(self, name: str, fn: Callable[[], None]):
+        self.name = name
+        self.fn = fn
+        self.glet: greenlet.greenlet | None = None
+        self.paused = False
+        self.dead = False
+        self.due_while_paused = False
+
+
+class Scheduler:
+    def __init__(self, start: float = 0.0):
+        self.now = start
+        self._heap: list = []
+        self._seq = 0
+        self.current: Task | None = None
+        self._main = greenlet.getcurrent()
+        self._graveyard: list[Task] = []
+
+    # -- timers -------------------------------------------------------------------------
+    def at(self, t: float, callback: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (max(t, self.now), self._seq, callback))
+
+    def run_until(self, t: float) -> None:
+        """Run everything due up to virtual time ``t``; then the clock reads ``t``."""
+        heap = self._heap
+        while heap and heap[0][0] <= t:
+            when, _, callback = heapq.heappop(heap)
+            self.now = when
+            callback()
+        self.now = max(self.now, t)
+
+    # -- tasks ----------------------------------------------------------------------------
+    def spawn(self, name: str, fn: Callable[[], None], delay: float = 0.0) -> Task:
+        task = Task(name, fn)
+        task.glet = greenlet.greenlet(self._body(task), parent=self._main)
+        self.at(self.now + delay, lambda: self._resume(task))
+        return task
+
+    def _body(self, task: Task):
+        def body():
+            try:
+                task.fn()
+            finally:
+                task.dead = True
+        return body
+
+    def _resume(self, task: Task) -> None:
+        if task.dead:
+            return
+        if task.paused:
+            task.due_while_paused = True
+            return
+        self.current = task
+        try:
+            task.glet.switch()
+        finally:
+            self.current = None
+
+    def sleep(self, seconds: float) -> None:
+        """In a task: come back after ``seconds`` of virtual time. Outside (the run loop's
+        own waits): run the simulation for that long."""
+        task = self.current
+        if task is None:
+            self.run_until(self.now + seconds)
+            return
+        self.at(self.now + max(0.0, seconds), lambda: self._resume(task))
+        self._main.switch()
+
+    def pause(self, task: Task) -> None:
+        task.paused = True
+
+    def thaw(self, task: Task) -> None:
+        task.paused = False
+        if task.due_while_paused:
+            task.due_while_paused = False
+            self.at(self.now, lambda: self._resume(task))
+
+    def kill(self, task: Task) -> None:
+        """The task never runs again. Its greenlet is kept, so no ``finally`` of it runs."""
+        task.dead = True
+        self._graveyard.append(task)

@@ -1,0 +1,241 @@
+"""The simulation as a world of the run loop (lab/core/runloop.py): the same planner,
+enactors (lab/core/loops.py), plan store and DNS backend decisions (lab/core/memory.py,
+lab/core/guard.py) and checkers as the real lab, on a virtual clock.
+
+What stands in for the outside:
+- containers are scheduler tasks (lab/sim/sched.py) that start 0.3-0.8 s after they are
+  asked for (a container start); pause freezes a task, kill ends it (its locks expire by
+  their TTL, as an etcd lease does), a restart is a fresh task;
+- every plan-store operation takes 1-3 ms and every DNS backend operation 3-10 ms on
+  PowerDNS (an HTTP read and a PATCH), 1-3 ms on CoreDNS (etcd), seeded: each is a
+  scheduling point where another worker can run;
+- the fault channel is a list the workers consult at the same named steps;
+- clients probe as the real probe loop does (phase-spread over one interval, the next probe
+  at the later of one interval after the send and the answer), through the resolver model
+  or straight to the authoritative model (lab/sim/dnsmodel.py); an answer takes 1 ms, a
+  probe nobody answers ends as a timeout after 1 s.
+"""
+
+import random
+
+from lab import config
+from lab.core.clients import IPV6_ENDPOINTS, client_blocks, clients_for
+from lab.core.enactor import repair
+from lab.core.faults import Fault, FaultKind
+from lab.core.history import Event, History, Kind
+from lab.core.loops import enactor_for, enactor_loop, planner_loop
+from lab.core.memory import MemoryDns, MemoryPlanStore
+from lab.core.plan import DEFAULT_ENDPOINTS
+from lab.core.planner import Planner
+from lab.core.probe import classify
+from lab.core.runloop import time_bound
+from lab.sim.dnsmodel import NODATA, TIMEOUT, Authoritative, Resolver
+from lab.sim.sched import Scheduler, Task
+
+AUTHORITATIVE = "authoritative"
+CONTAINER_START_S = (0.3, 0.8)
+STORE_OP_S = (0.001, 0.003)
+DNS_OP_S = {"powerdns": (0.003, 0.010), "coredns": (0.001, 0.003)}
+ANSWER_S = 0.001
+PROBE_TIMEOUT_S = 1.0          # as lab/run.py passes to the real clients
+ENACTOR_POLL_S = 0.2
+SERVE_STALE_EXTENSIONS = 20
+
+
+class SimClock:
+    """The run loop's clock in the simulation: ``sleep`` runs the world for that long."""
+
+    def __init__(self, sched: Scheduler):
+        self.sched = sched
+
+    def now(self) -> float:
+        return self.sched.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sched.sleep(seconds)
+
+
+class SimFaults:
+    """The fault channel: armed faults, consumed one firing at a time at the named steps
+    (the same matching as lab/faults.py's etcd channel: ``Fault.fires_for``)."""
+
+    def __init__(self):
+        self.armed: list[Fault] = []
+
+    def _take(self, kind: FaultKind, target: str, step=None, endpoint=None) -> Fault | None:
+        for i, fault in enumerate(self.armed):
+            if fault.fires_for(kind, target, step, endpoint):
+                spent = fault.spent()
+                if spent.times > 0:
+                    self.armed[i] = spent
+                else:
+                    del self.armed[i]
+                return fault
+        return None
+
+    def delay(self, enactor: str, step: str, endpoint: str | None = None) -> float:
+        fault = self._take(FaultKind.DELAY, enactor, step, endpoint)
+        return fault.seconds if fault else 0.0
+
+    def lose_lock(self, enactor: str, endpoint: str) -> bool:
+        return self._take(FaultKind.LOSE_LOCK, enactor, None, endpoint) is not None
+
+    def burst(self, planner: str) -> int:
+        fault = self._take(FaultKind.BURST, planner)
+        return fault.count if fault else 0
+
+
+class _Slow:
+    """A plan store or DNS backend whose every operation takes a seeded while (a
+    scheduling point) before it happens. Reads of attributes pass through."""
+
+    def __init__(self, inner, sched: Scheduler, rng: random.Random, span: tuple[float, float]):
+        self._inner, self._sched, self._rng, self._span = inner, sched, rng, span
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+        lo, hi = self._span
+
+        def slow(*args, **kwargs):
+            self._sched.sleep(lo + (hi - lo) * self._rng.random())
+            return attr(*args, **kwargs)
+        return slow
+
+
+class SimWorld:
+    """``probes`` False: the control plane only (no clients), for fast schedule search."""
+
+    def __init__(self, scenario, sched: Scheduler, *, probes: bool = True):
+        self.s = scenario
+        self.sched = sched
+        self.probes = probes
+        self.rng = random.Random(f"sim/{scenario.seed}")   # latencies and start times
+        self.tasks: dict[str, Task] = {}
+        self.sink_error = lambda: None
+        self.stopped = False
+
+    # -- set-up ------------------------------------------------------------------------------
+    def set_up(self, history: History) -> None:
+        s = self.s
+        self.history = history
+        self.store = MemoryPlanStore(clock=lambda: self.sched.now)
+        self.dns = MemoryDns()
+        self.faults = SimFaults()
+        self.auth = Authoritative(self.dns, zone=config.ZONE, backend=s.backend, alias=s.alias,
+                                  empty_answer=s.empty_answer, record_ttl_s=s.record_ttl_s,
+                                  negative_ttl_s=s.effective_negative_ttl_s)
+        self.resolver = Resolver(self.auth, serve_stale_extensions=SERVE_STALE_EXTENSIONS
+                                 if "serve-stale" in s.mitigations else 0)
+        self.slow_store = _Slow(self.store, self.sched, self.rng, STORE_OP_S)
+        self.slow_dns = _Slow(self.dns, self.sched, self.rng, DNS_OP_S[s.backend])
+
+    def _start(self, name: str, fn) -> None:
+        lo, hi = CONTAINER_START_S
+        self.tasks[name] = self.sched.spawn(name, fn, delay=lo + (hi - lo) * self.rng.random())
+
+    # -- workers ------------------------------------------------------------------------------
+    def _planner(self) -> None:
+        s = self.s
+        planner = Planner(self.slow_store, self.history, random.Random(s.seed))
+        planner_loop(planner, self.history, SimClock(self.sched), period_s=s.planner_period_s,
+                     max_seconds=time_bound(s), burst=self.faults.burst)
+
+    def _enactor(self, name: str):
+        s = self.s
+
+        def run() -> None:
+            enactor = enactor_for(name, self.slow_store, self.slow_dns, self.history,
+                                  sleep=self.sched.sleep, faults=self.faults,
+                                  keep=s.keep_generations, mitigations=s.mitigations,
+                                  interlock_max_removed=s.interlock_max_removed_fraction)
+            enactor_loop(enactor, self.history, SimClock(self.sched), poll_s=ENACTOR_POLL_S,
+                         max_seconds=time_bound(s))
+        return run
+
+    def _worker(self, name: str):
+        return self._planner if name == "planner" else self._enactor(name)
+
+    def start_control_plane(self) -> None:
+        self._start("planner", self._planner)
+        for name in self.s.enactors:
+            self._start(name, self._enactor(name))
+
+    # -- clients ------------------------------------------------------------------------------
+    def start_clients(self) -> None:
+        if not self.probes:
+            return
+        s = self.s
+        endpoints = list(DEFAULT_ENDPOINTS)
+        lo, hi = CONTAINER_START_S
+        for j, (first, count) in enumerate(client_blocks(s.clients, s.prober_containers)):
+            source = f"clients-{j + 1}"
+            start = self.sched.now + lo + (hi - lo) * self.rng.random()
+            clients = clients_for(first, count, endpoints, IPV6_ENDPOINTS)
+            for i, c in enumerate(clients):
+                self.sched.at(start + s.client_interval_s * i / max(1, len(clients)),
+                              self._prober(c, source))
+
+    def _prober(self, c, source: str):
+        """One client's probes, each scheduling the next."""
+        s, sched, add = self.s, self.sched, self.history.add
+        name = c.endpoint                       # the models name endpoints as the backend does
+        interval, direct = s.client_interval_s, c.group == "direct"
+        fixed = {"client": c.id, "group": c.group, "endpoint": c.endpoint}
+
+        def probe() -> None:
+            if self.stopped:
+                return
+            sent = sched.now
+            if direct:
+                rcode, count = self.auth.resolve(name, c.rdtype)
+            else:
+                rcode, count = self.resolver.resolve(name, c.rdtype, sent)
+            if rcode == TIMEOUT:
+                done, outcome, shown = sent + PROBE_TIMEOUT_S, "timeout", "none"
+            else:
+                shown = "NOERROR" if rcode == NODATA else rcode
+                done, outcome = sent + ANSWER_S, classify(shown, count).value
+            add(Event(done, source, Kind.PROBE, {
+                **fixed, "outcome": outcome, "rcode": shown, "addresses": count,
+                "latency_ms": round((done - sent) * 1000, 2)}))
+            sched.at(max(sent + interval, done), probe)
+        return probe
+
+    # -- faults -------------------------------------------------------------------------------
+    def arm(self, index: int, fault: Fault) -> None:
+        self.faults.armed.append(fault)
+
+    def inject(self, index: int, fault: Fault) -> None:
+        if fault.kind is FaultKind.PAUSE and fault.target == AUTHORITATIVE:
+            self.auth.paused = True
+        elif fault.kind is FaultKind.PAUSE:
+            self.sched.pause(self.tasks[fault.target])
+        elif fault.kind is FaultKind.KILL:
+            self.sched.kill(self.tasks[fault.target])
+
+    def restore(self, index: int, fault: Fault) -> None:
+        if fault.kind is FaultKind.PAUSE and fault.target == AUTHORITATIVE:
+            self.auth.paused = False
+        elif fault.kind is FaultKind.PAUSE:
+            self.sched.thaw(self.tasks[fault.target])
+        elif fault.kind is FaultKind.KILL and not self.stopped:
+            self._start(fault.target, self._worker(fault.target))
+
+    def repair(self) -> int | None:
+        return repair(self.slow_store, self.slow_dns, self.history)
+
+    def check(self, killed: set[str]) -> None:
+        self.sink_error()
+
+    # -- rollback -------------------------------------------------------------------------------
+    def disarm(self) -> None:
+        if hasattr(self, "faults"):
+            self.faults.armed.clear()
+
+    def roll_back(self) -> None:
+        self.stopped = True
+        for task in self.tasks.values():
+            task.paused = False
+            self.sched.kill(task)
