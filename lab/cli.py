@@ -160,51 +160,39 @@ def cmd_run(args) -> int:
     # One file named: its run is the destination. A directory (even of one file) or several
     # files: a suite, one subdirectory per file plus index.html, suite.json, junit.xml.
     single = len(args.files) == 1 and len(items) == 1 and not Path(args.files[0]).is_dir()
-    stack = _stack(args)
-    with _lab_for_runs(stack, args) as lease:
+    with _world(args) as run:
         if single:
             [(path, s)] = items
-            rows = [(path, _run_one(path, s, out, stack, lease))]
+            rows = [suite.run_one(path, s, out, run, echo=_say)]
         else:
-            rows = _run_suite(items, out, stack, lease)
+            rows = suite.run_suite(items, out, run, echo=_say)
     results.point_latest(out)
     if not single:
-        print(f"suite: {sum(bool(s['as_expected']) for _, s in rows)}/{len(rows)} as expected; "
-              f"index at {out / 'index.html'}")
-    return 0 if all(s["as_expected"] for _, s in rows) and len(rows) == len(items) else 1
+        print(f"suite: {sum(bool(r.summary['as_expected']) for r in rows)}/{len(rows)} as "
+              f"expected; index at {out / 'index.html'}")
+    return 0 if all(r.summary["as_expected"] for r in rows) and len(rows) == len(items) else 1
 
 
-def _run_suite(items, out: Path, stack, lease) -> list:
-    """Every file into its own directory (sanitised stem, unique in the suite) of a staging
-    directory that replaces ``out`` whole at the end: no stale run of an earlier suite."""
-    from lab import results, suite
-    staging = results.stage(out, uuid.uuid4().hex[:6])
-    rows = []
-    for (path, s), name in zip(items, results.dir_names([p for p, _ in items])):
-        summary = _run_one(path, s, staging / name, stack, lease)
-        rows.append((path, summary, name))
-        if summary["verdict"] == "aborted" and "interrupted" in str(summary.get("reason")):
-            break
-    suite.write_index(staging, rows)
-    results.publish(staging, out)
-    return [(p, s) for p, s, _ in rows]
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
-def _run_one(path: Path, s, where: Path, stack, lease) -> dict:
-    from lab import suite
+@contextlib.contextmanager
+def _world(args):
+    """Where the runs of one command happen: ``run(scenario, out, experiment) -> summary``.
+    --sim: the simulation (nothing to bring up, no lock); otherwise the real lab, brought up
+    and locked for the whole command (``_lab_for_runs``)."""
+    def echo(m: str) -> None:
+        print(m, file=sys.stderr)
+    if getattr(args, "sim", False):
+        from lab.sim.run import simulate
+        yield lambda s, where, experiment: simulate(s, where, echo=echo, experiment=experiment)
+        return
     from lab.run import Runner
-    summary = Runner(s, where, stack, echo=lambda m: print(m, file=sys.stderr), lease=lease,
-                     experiment=suite.identity(path)).run()
-    o = summary["outage"]
-    print(f"{path}: {summary['verdict']} (expected {s.expect}: "
-          f"{'as expected' if summary['as_expected'] else 'NOT as expected'}); "
-          f"failed probes {o['failed_probes']}/{o['total_probes']}, clients affected "
-          f"{o['clients_affected_fraction']:.0%}, detection lag "
-          f"{summary['detection_lag_ms']} ms, automation stuck "
-          f"{summary['automation_stuck']}, recovered by {summary['recovered_by']}"
-          + (f"; {summary['reason']}" if summary.get("reason") else "")
-          + f"; results in {where}", flush=True)
-    return summary
+    stack = _stack(args)
+    with _lab_for_runs(stack, args) as lease:
+        yield lambda s, where, experiment: Runner(s, where, stack, echo=echo, lease=lease,
+                                                  experiment=experiment).run()
 
 
 def _live_run(stack) -> str | None:
@@ -271,10 +259,9 @@ def cmd_compare(args) -> int:
     baseline = Path(args.baseline) if args.baseline else None
     if baseline is not None:
         compare.check_baseline(baseline, s, suite.identity(path))
-    stack = _stack(args)
-    with _lab_for_runs(stack, args) as lease:
+    with _world(args) as run:
         staging = results.stage(out, uuid.uuid4().hex[:6])
-        rows = _compare_variants(plan, s, path, staging, stack, lease, baseline)
+        rows = compare.run_variants(plan, s, path, staging, run, baseline, echo=_say)
         command = "dnslab " + " ".join(shlex.quote(a) for a in args.argv)
         compare.write(staging, experiment=str(path), s=s, command=command, rows=rows)
         results.publish(staging, out)
@@ -285,32 +272,16 @@ def cmd_compare(args) -> int:
     return 0 if done and len(rows) == len(plan) else 1
 
 
-def _compare_variants(plan, s, path: Path, out: Path, stack, lease,
-                      baseline: Path | None = None) -> list[dict]:
-    import shutil
-
-    from lab import compare, suite
-    from lab.run import Runner
-    rows = []
-    for name, parts in plan:
-        where = out / name.replace("+", "_and_")
-        if name == "none" and baseline is not None:   # checked: the same run, already made
-            shutil.copytree(baseline, where)
-            summary = json.loads((where / "summary.json").read_text())
-            print(f"none: the baseline is the earlier run in {baseline}", file=sys.stderr)
-        else:
-            summary = Runner(compare.scenario_for(s, parts), where, stack,
-                             echo=lambda m: print(m, file=sys.stderr), lease=lease,
-                             experiment=suite.identity(path)).run()
-        row = compare.row_for(name, where)
-        rows.append(row)
-        print(f"{name}: {summary['verdict']}; outage {'yes' if row['outage'] else 'no'} "
-              f"({row['outage_s']} s), clients affected {row['clients_affected_fraction']:.0%}, "
-              f"violated: {', '.join(row['violations']) or 'none'}; results in {where}",
-              flush=True)
-        if summary["verdict"] in ("aborted", "error"):
-            break
-    return rows
+def cmd_diff(args) -> int:
+    from lab import diff
+    from lab.core.agreement import agree
+    found = diff.diff(Path(args.real), Path(args.sim))
+    print(diff.render(found))
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            [{"run": name, "agrees": agree(rows), "rows": [r.to_json() for r in rows]}
+             for name, rows in found], indent=2) + "\n")
+    return 0 if all(agree(rows) for _, rows in found) else 1
 
 
 def cmd_repair(args) -> int:
@@ -403,6 +374,9 @@ def parser() -> argparse.ArgumentParser:
                         "results/latest points at it); one experiment writes there, several "
                         "write one subdirectory each plus index.html. Replaced whole when the "
                         "run ends")
+    s.add_argument("--sim", action="store_true",
+                   help="run in the deterministic simulation instead of the real lab (no "
+                        "Docker; same outputs, marked world: simulation)")
     s.add_argument("--dry", action="store_true",
                    help="validate and print the plan of actions; touch no container")
     s.add_argument("--no-up", action="store_true",
@@ -427,6 +401,9 @@ def parser() -> argparse.ArgumentParser:
                         "together (the baseline `none` always runs first)")
     s.add_argument("--out", default=None, help="results directory (default "
                                                 "results/compare-<date-time>)")
+    s.add_argument("--sim", action="store_true",
+                   help="run in the deterministic simulation instead of the real lab (no "
+                        "Docker; same outputs, marked world: simulation)")
     s.add_argument("--dry", action="store_true", help="validate and print the variants' plans")
     s.add_argument("--baseline", default=None, metavar="DIR",
                    help="an earlier run of the same file, seed, backend and duration with no "
@@ -441,6 +418,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", choices=BACKENDS, default=_env_backend())
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("diff", help="a real run (or suite) and its simulation side by side: "
+                                    "verdict, invariants, emptied endpoints, outage per group")
+    s.add_argument("real", help="results of the real run or suite")
+    s.add_argument("sim", help="results of `dnslab run ... --sim` of the same files")
+    s.add_argument("--json", default=None, metavar="FILE", help="also write the diff as JSON")
+    s.set_defaults(func=cmd_diff, quiet=True)
 
     s = sub.add_parser("repair", help="operator repair: point every endpoint at the newest plan")
     s.add_argument("--ttl", type=int, default=5, help="TTL of the records written")

@@ -8,6 +8,8 @@ several on together; ``all`` means every mitigation on its own.
 import dataclasses
 import html
 import json
+import shutil
+import sys
 from pathlib import Path
 
 from lab.core.compare import variant_row, with_baseline
@@ -117,3 +119,28 @@ def page(doc: dict) -> str:
             f"<p>Backend {html.escape(doc['backend'])}, seed {doc['seed']}; "
             f"<code>{html.escape(doc['command'])}</code></p>"
             f"<table><tr>{head}</tr>{body}</table><p>Runs: {links}</p></body></html>\n")
+
+
+def run_variants(plan, s: Scenario, path: Path, out: Path, run, baseline: Path | None = None,
+                 *, echo=print) -> list[dict]:
+    """Run each variant of ``plan`` into ``out``/<variant> with ``run(scenario, where,
+    experiment)``; the rows of the comparison. The checked ``baseline`` run stands in for
+    the variant without mitigations. A variant that aborts or errs ends the comparison."""
+    from lab import suite
+    rows = []
+    for name, parts in plan:
+        where = out / name.replace("+", "_and_")
+        if name == "none" and baseline is not None:   # checked: the same run, already made
+            shutil.copytree(baseline, where)
+            summary = json.loads((where / "summary.json").read_text())
+            print(f"none: the baseline is the earlier run in {baseline}", file=sys.stderr)
+        else:
+            summary = run(scenario_for(s, parts), where, suite.identity(path))
+        row = row_for(name, where)
+        rows.append(row)
+        echo(f"{name}: {summary['verdict']}; outage {'yes' if row['outage'] else 'no'} "
+             f"({row['outage_s']} s), clients affected {row['clients_affected_fraction']:.0%}, "
+             f"violated: {', '.join(row['violations']) or 'none'}; results in {where}")
+        if summary["verdict"] in ("aborted", "error"):
+            break
+    return rows

@@ -88,7 +88,8 @@ def execute(scenario, world, clock, out: Path, *, run_id: str, world_name: str,
                         duration_s=s.duration_s,
                         record_ttl_s=s.record_ttl_s,
                         negative_ttl_s=s.effective_negative_ttl_s,
-                        requested_negative_ttl_s=s.negative_ttl_s)
+                        requested_negative_ttl_s=s.negative_ttl_s,
+                        simulation_differs=dict(s.simulation_differs))
     results.write_run(staging, summary, events, echo=echo)
     results.publish(staging, Path(out))
     return summary

@@ -70,6 +70,9 @@ class Scenario:
     # Safeguards switched on (MITIGATIONS); the interlock's velocity bound.
     mitigations: tuple[str, ...] = ()
     interlock_max_removed_fraction: float = 0.5
+    # What the simulation cannot reproduce of the real run: (quantity, why) pairs, quantities
+    # as `dnslab diff` names them (lab/core/agreement.py).
+    simulation_differs: tuple[tuple[str, str], ...] = ()
     origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -127,7 +130,12 @@ MAXIMUMS = {"clients": 500, "prober_containers": MAX_PROBER_CONTAINERS,
             "planner_period_s": 60, "client_interval_s": MAX_CLIENT_INTERVAL_S,
             "steady_state_s": 600, "duration_s": 86400, "hold_stuck_s": 3600,
             "recover_s": 86400, "seed": 2**31, **MAXIMUMS_EXTRA}
-_LISTS = ("faults", "enactors", "mitigations")
+_LISTS = ("faults", "enactors", "mitigations", "simulation_differs")
+DIFFERS_QUANTITIES = ("verdict", "as-expected", "emptied", "resolver outage", "direct outage",
+                      *(f"invariant {n}" for n in ("never-delete-active-plan",
+                                                    "applied-generation-monotonic",
+                                                    "endpoint-never-empty")))
+MAX_WHY_CHARS = 400
 _SIMPLE = {f.name: f for f in fields(Scenario) if f.name not in (*_LISTS, "origin")}
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool,
           "float | None": (int, float, type(None))}
@@ -169,8 +177,9 @@ def load(path: str | Path) -> Scenario:
         raise ExperimentError(f"{at('faults')}: field 'faults' must be a list, not "
                               f"{_shown(faults_raw)}")
     faults = tuple(_fault(at, i, f, enactors) for i, f in enumerate(faults_raw))
+    differs = _differs(at, raw.get("simulation_differs"))
     s = Scenario(**values, enactors=tuple(enactors), faults=faults,
-                 mitigations=tuple(mitigations), origin=at)
+                 mitigations=tuple(mitigations), simulation_differs=differs, origin=at)
     _check_together(s, at, duration_from="duration_s")
     return s
 
@@ -247,6 +256,29 @@ def _mitigations(at: Origin, mitigations) -> list[str]:
         raise ExperimentError(f"{at('mitigations')}: field 'mitigations' must list distinct "
                               f"names from {', '.join(MITIGATIONS)}")
     return mitigations
+
+
+def _differs(at: Origin, raw) -> tuple[tuple[str, str], ...]:
+    """``simulation_differs``: a mapping from a quantity `dnslab diff` compares to one line
+    saying why the simulation cannot agree on it."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{at('simulation_differs')}: field 'simulation_differs' must "
+                              f"be a mapping of quantity: why, not {_shown(raw)}")
+    out = []
+    for key, why in raw.items():
+        if key not in DIFFERS_QUANTITIES:
+            raise ExperimentError(f"{at('simulation_differs', key)}: simulation_differs: "
+                                  f"{_shown(key)} is not a quantity `dnslab diff` compares; "
+                                  f"use one of {', '.join(DIFFERS_QUANTITIES)}")
+        if not isinstance(why, str) or not why.strip() or len(why) > MAX_WHY_CHARS:
+            raise ExperimentError(f"{at('simulation_differs', key)}: simulation_differs."
+                                  f"{key}: must say why in one line of 1 to {MAX_WHY_CHARS} "
+                                  "characters")
+        _single_line(at, f"simulation_differs.{key}", why)
+        out.append((key, why))
+    return tuple(out)
 
 
 def _fault(origin: Origin, i: int, raw, enactors: list[str]) -> TimedFault:
@@ -423,6 +455,11 @@ def json_schema() -> dict:
             "count": {"type": "integer", "minimum": 0, "maximum": 10000},
         }}
     props["faults"] = {"type": ["array", "null"], "items": fault}
+    props["simulation_differs"] = {
+        "type": ["object", "null"], "additionalProperties": False,
+        "description": "what the simulation cannot reproduce of the real run, and why",
+        "properties": {q: {"type": "string", "minLength": 1, "maxLength": MAX_WHY_CHARS,
+                           "pattern": one_line} for q in DIFFERS_QUANTITIES}}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "DNS Chaos Lab experiment", "type": "object",
             "additionalProperties": False, "required": ["title", "expect"],

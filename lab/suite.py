@@ -6,7 +6,9 @@ import hashlib
 import html
 import json
 import time
+import uuid
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from lab.errors import LabError
 from lab.report import render_junit
@@ -128,3 +130,49 @@ def write_index(out: Path, rows: list[tuple[Path, dict, str]]) -> None:
         "<th>clients affected</th><th>client-seconds lost</th><th>outage (s)</th>"
         "<th>TTL / negative TTL (s)</th>"
         f"</tr>{items}</table></body></html>\n")
+
+
+# A world's run: (scenario, results directory, experiment identity) -> summary.
+RunIn = Callable[[Scenario, Path, dict], dict]
+
+
+class Row(NamedTuple):
+    """One experiment file's run in a suite."""
+
+    path: Path
+    summary: dict
+    dir: str = ""
+
+
+def run_one(path: Path, s: Scenario, where: Path, run: RunIn, *, echo=print) -> Row:
+    """Run one file into ``where``; one line on what happened."""
+    summary = run(s, where, identity(path))
+    o = summary["outage"]
+    echo(f"{path}: {summary['verdict']} (expected {s.expect}: "
+         f"{'as expected' if summary['as_expected'] else 'NOT as expected'}); "
+         f"failed probes {o['failed_probes']}/{o['total_probes']}, clients affected "
+         f"{o['clients_affected_fraction']:.0%}, detection lag "
+         f"{summary['detection_lag_ms']} ms, automation stuck "
+         f"{summary['automation_stuck']}, recovered by {summary['recovered_by']}"
+         + (f"; {summary['reason']}" if summary.get("reason") else "")
+         + f"; results in {where}")
+    return Row(path, summary, where.name)
+
+
+def run_suite(items: list[tuple[Path, Scenario]], out: Path, run: RunIn, *,
+              echo=print) -> list[Row]:
+    """Every file into its own directory (sanitised stem, unique in the suite) of a staging
+    directory that replaces ``out`` whole at the end: no stale run of an earlier suite. An
+    interrupted run ends the suite."""
+    from lab import results
+    staging = results.stage(out, uuid.uuid4().hex[:6])
+    rows = []
+    for (path, s), name in zip(items, results.dir_names([p for p, _ in items])):
+        row = run_one(path, s, staging / name, run, echo=echo)
+        rows.append(row)
+        if row.summary["verdict"] == "aborted" and \
+                str(row.summary.get("reason", "")).startswith("interrupted"):
+            break
+    write_index(staging, [tuple(r) for r in rows])
+    results.publish(staging, out)
+    return rows

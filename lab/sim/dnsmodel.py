@@ -21,8 +21,9 @@ Resolver (pdns-recursor 4.8, as measured here):
   ``SERVER_DOWN_MAX_FAILS`` (64) consecutive ones the recursor throttles the server for
   ``SERVER_DOWN_THROTTLE_S`` (60 s): every query answers SERVFAIL at once, even after the
   server is back (measured: failures end 61-65 s after they began, on both backends);
-- with serve-stale, an expired record is answered from cache when the server cannot be
-  asked, and kept 30 s more, up to ``extensions`` times.
+- with serve-stale, an expired record whose refresh fails is kept 30 s more, up to
+  ``extensions`` times: queries that came while the refresh waited for the server (1.5 s)
+  time out at the client, later ones get the stale record at once.
 """
 
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ NXDOMAIN, NODATA, SERVFAIL, TIMEOUT, OK = "NXDOMAIN", "NODATA", "SERVFAIL", "TIM
 SERVER_DOWN_MAX_FAILS = 64
 SERVER_DOWN_THROTTLE_S = 60.0
 STALE_EXTENSION_S = 30.0
+UPSTREAM_TIMEOUT_S = 1.5
 MAX_CHAIN = 8
 
 
@@ -108,6 +110,7 @@ class _Cached:
     answer: Answer
     expires: float
     extensions: int = 0
+    waiting_until: float = -1.0      # a failed refresh is still waiting for the server
 
 
 class Resolver:
@@ -124,26 +127,29 @@ class Resolver:
         key = (name, rdtype)
         cached = self.cache.get(key)
         if cached is not None and cached.expires > now:
-            return cached.answer
+            return None if now < cached.waiting_until else cached.answer
         stale = cached is not None and cached.answer.rcode == OK and \
             cached.extensions < self.extensions
         if now < self.throttled_until:
-            return self._stale(cached, now) if stale else Answer(SERVFAIL)
+            return self._stale(cached, now, 0.0) if stale else Answer(SERVFAIL)
         fresh = self.server.answer(name, rdtype)
         if fresh is None:
             self.fails += 1
             if self.fails >= SERVER_DOWN_MAX_FAILS:
                 self.throttled_until = now + SERVER_DOWN_THROTTLE_S
                 self.fails = 0
-            return self._stale(cached, now) if stale else None
+            return self._stale(cached, now, UPSTREAM_TIMEOUT_S) if stale else None
         self.fails = 0
         self.cache[key] = _Cached(fresh, now + fresh.ttl)
         return fresh
 
-    def _stale(self, cached: _Cached, now: float) -> Answer:
+    @staticmethod
+    def _stale(cached: _Cached, now: float, wait: float) -> Answer | None:
+        """Keep an expired record 30 s more; None while its refresh waits for the server."""
         cached.extensions += 1
-        cached.expires = now + STALE_EXTENSION_S
-        return cached.answer
+        cached.waiting_until = now + wait
+        cached.expires = now + wait + STALE_EXTENSION_S
+        return None if wait else cached.answer
 
     def resolve(self, name: str, rdtype: str, now: float) -> tuple[str, int]:
         for _ in range(MAX_CHAIN):

@@ -1,0 +1,118 @@
+"""Does the simulation agree with the real lab? Two runs of the same experiment (same file,
+seed, backend, mitigations), one real and one simulated, compared on what the lab claims:
+
+- ``verdict``, ``as-expected``, each invariant (``invariant <name>``) and the emptied
+  endpoints (``emptied``) must be equal;
+- per client group (``<group> outage``) the outage duration (first to last failed probe the
+  run explains) must agree within max(2 s, 15 %) of the real one. Its start (seconds after
+  injection) and the clients it affected are shown, not judged.
+
+An experiment file may declare what its simulation cannot reproduce
+(``simulation_differs: {quantity: why}``); a declared quantity that differs is shown as
+``declared``, not as a disagreement. Pure: summaries and events in, rows out.
+"""
+
+from dataclasses import dataclass
+
+from lab.core.history import Event, Kind
+
+GROUPS = ("resolver", "direct")
+ABS_TOLERANCE_S = 2.0
+REL_TOLERANCE = 0.15
+
+
+@dataclass(frozen=True)
+class Row:
+    quantity: str
+    real: str
+    sim: str
+    agrees: bool
+    declared: str | None = None      # why the file says the simulation differs here
+
+    @property
+    def status(self) -> str:
+        if self.agrees:
+            return "agrees"
+        return "declared" if self.declared else "DIFFERS"
+
+    def to_json(self) -> dict:
+        return {"quantity": self.quantity, "real": self.real, "sim": self.sim,
+                "status": self.status, **({"why": self.declared} if self.declared else {})}
+
+
+@dataclass(frozen=True)
+class GroupOutage:
+    start_s: float | None       # first failed probe, seconds after injection
+    duration_s: float           # first to last failed probe
+    clients: int                # clients with a failed probe
+
+
+def group_outage(summary: dict, events: list[Event], group: str) -> GroupOutage:
+    """A group's outage from the summary's group view (failures the run explains), its
+    clients from the history."""
+    view = (summary.get("groups") or {}).get(group) or {}
+    first, last = view.get("first_failure"), view.get("last_failure")
+    t0 = next((e.t for e in events if e.kind is Kind.PHASE
+               and e.data.get("phase") == "inject"), None)
+    clients = {e.data.get("client") for e in events if e.kind is Kind.PROBE
+               and e.data.get("group") == group and e.data.get("outcome") != "ok"
+               and (first is None or e.t >= first) and (last is None or e.t <= last)}
+    return GroupOutage(None if first is None or t0 is None else round(first - t0, 1),
+                       round(last - first, 1) if first is not None else 0.0,
+                       len(clients) if first is not None else 0)
+
+
+def within(real: float, sim: float) -> bool:
+    return abs(real - sim) <= max(ABS_TOLERANCE_S, REL_TOLERANCE * abs(real))
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def compare_runs(real: dict, real_events: list[Event], sim: dict, sim_events: list[Event],
+                 declared: dict[str, str] | None = None) -> list[Row]:
+    """The rows of one diff (``declared``: quantity -> why the simulation differs)."""
+    declared = declared or {}
+    rows = []
+
+    def row(quantity: str, a, b, agrees: bool) -> None:
+        rows.append(Row(quantity, _shown(a), _shown(b), agrees,
+                        None if agrees else declared.get(quantity)))
+
+    row("verdict", real.get("verdict"), sim.get("verdict"),
+        real.get("verdict") == sim.get("verdict"))
+    row("as-expected", real.get("as_expected"), sim.get("as_expected"),
+        real.get("as_expected") == sim.get("as_expected"))
+    held = {v["name"]: v["held"] for v in sim.get("invariants", [])}
+    for v in real.get("invariants", []):
+        row(f"invariant {v['name']}", "held" if v["held"] else "violated",
+            "held" if held.get(v["name"]) else ("violated" if held.get(v["name"]) is False
+                                                else "-"),
+            v["held"] == held.get(v["name"]))
+    emptied = [sorted((s.get("emptied") or {}).get("endpoints") or []) for s in (real, sim)]
+    row("emptied", emptied[0], emptied[1], emptied[0] == emptied[1])
+    for g in GROUPS:
+        a, b = group_outage(real, real_events, g), group_outage(sim, sim_events, g)
+        rows.append(Row(f"{g} outage", _group(a), _group(b),
+                        within(a.duration_s, b.duration_s),
+                        None if within(a.duration_s, b.duration_s)
+                        else declared.get(f"{g} outage")))
+    return rows
+
+
+def _group(g: GroupOutage) -> str:
+    if g.start_s is None:
+        return "none"
+    return f"{g.duration_s} s from +{g.start_s} s, {g.clients} clients"
+
+
+def agree(rows: list[Row]) -> bool:
+    """Every row agrees or is a declared difference."""
+    return all(r.agrees or r.declared for r in rows)
