@@ -113,37 +113,65 @@ def _read_secret_file(path: str) -> str:
 
 
 def cmd_planner(args) -> int:
-    from lab.workers import run_planner
-    return run_planner(store_address=args.store, seed=args.seed, period_s=args.period,
-                       max_seconds=args.max_seconds, metrics_port=args.metrics_port)
+    from lab.workerspec import PlannerSpec
+    return run_worker(PlannerSpec(store=args.store, seed=args.seed, period_s=args.period,
+                                  max_seconds=args.max_seconds, metrics_port=args.metrics_port))
 
 
 def cmd_enactor(args) -> int:
-    from lab.backends import plans_backend
-    from lab.workers import run_enactor
-    key = _read_secret_file(args.api_key_file) if args.backend == "powerdns" else None
-    backend = plans_backend(args.backend, config.ZONE, empty_answer=args.empty_answer,
-                            ttl=args.ttl, alias=args.alias, pdns_address=args.auth,
-                            pdns_api_key=key, zone_store_address=args.zone_store)
-    safeguards = [x for x in args.safeguards.split(",") if x and x != "none"]
-    return run_enactor(name=args.name, store_address=args.store, backend=backend, keep=args.keep,
-                       safeguards=safeguards, interlock_max_removed=args.interlock_max_removed,
-                       poll_s=args.poll, max_seconds=args.max_seconds,
-                       metrics_port=args.metrics_port)
+    from lab.workerspec import EnactorSpec
+    return run_worker(EnactorSpec(
+        name=args.name, store=args.store, backend=args.backend, auth=args.auth,
+        zone_store=args.zone_store, api_key_file=args.api_key_file,
+        mitigations=tuple(x for x in args.safeguards.split(",") if x and x != "none"),
+        interlock_max_removed=args.interlock_max_removed, keep=args.keep,
+        empty_answer=args.empty_answer, alias=args.alias, ttl=args.ttl, poll_s=args.poll,
+        max_seconds=args.max_seconds, metrics_port=args.metrics_port))
 
 
 def cmd_clients(args) -> int:
+    from lab.workerspec import ClientsSpec
+    return run_worker(ClientsSpec(
+        first=args.first, count=args.count, resolver=args.resolver, authoritative=args.auth,
+        source=args.source, group=args.group, interval_s=args.interval, timeout_s=args.timeout,
+        max_seconds=args.max_seconds, metrics_port=args.metrics_port))
+
+
+def cmd_worker(args) -> int:
+    from lab.workerspec import from_json
+    return run_worker(from_json(args.spec))
+
+
+def run_worker(spec) -> int:
+    """Run the worker a spec describes (lab/workerspec.py)."""
+    from lab import workers
+    from lab.workerspec import ClientsSpec, EnactorSpec, PlannerSpec
+    if isinstance(spec, PlannerSpec):
+        return workers.run_planner(store_address=spec.store, seed=spec.seed,
+                                   period_s=spec.period_s, max_seconds=spec.max_seconds,
+                                   metrics_port=spec.metrics_port)
+    if isinstance(spec, EnactorSpec):
+        from lab.backends import plans_backend
+        key = _read_secret_file(spec.api_key_file) if spec.backend == "powerdns" else None
+        backend = plans_backend(spec.backend, config.ZONE, empty_answer=spec.empty_answer,
+                                ttl=spec.ttl, alias=spec.alias, pdns_address=spec.auth,
+                                pdns_api_key=key, zone_store_address=spec.zone_store)
+        return workers.run_enactor(name=spec.name, store_address=spec.store, backend=backend,
+                                   keep=spec.keep, safeguards=list(spec.mitigations),
+                                   interlock_max_removed=spec.interlock_max_removed,
+                                   poll_s=spec.poll_s, max_seconds=spec.max_seconds,
+                                   metrics_port=spec.metrics_port)
+    assert isinstance(spec, ClientsSpec)
     import dataclasses
-    from lab.core.plan import DEFAULT_ENDPOINTS
     from lab.core.clients import IPV6_ENDPOINTS, clients_for
-    from lab.workers import run_clients
-    clients = clients_for(args.first, args.count, list(DEFAULT_ENDPOINTS), IPV6_ENDPOINTS)
-    if args.group:
-        clients = [dataclasses.replace(c, group=args.group) for c in clients]
-    return run_clients(clients=clients, zone=config.ZONE, resolver=args.resolver,
-                       authoritative=args.auth, interval_s=args.interval, timeout_s=args.timeout,
-                       max_seconds=args.max_seconds, metrics_port=args.metrics_port,
-                       source=args.source)
+    from lab.core.plan import DEFAULT_ENDPOINTS
+    clients = clients_for(spec.first, spec.count, list(DEFAULT_ENDPOINTS), IPV6_ENDPOINTS)
+    if spec.group:
+        clients = [dataclasses.replace(c, group=spec.group) for c in clients]
+    return workers.run_clients(clients=clients, zone=config.ZONE, resolver=spec.resolver,
+                               authoritative=spec.authoritative, interval_s=spec.interval_s,
+                               timeout_s=spec.timeout_s, max_seconds=spec.max_seconds,
+                               metrics_port=spec.metrics_port, source=spec.source)
 
 
 def cmd_run(args) -> int:
@@ -481,13 +509,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--interval", type=float, default=0.5)
     s.add_argument("--timeout", type=float, default=1.0)
 
+    s = sub.add_parser("worker", help="worker: run what a spec the runner wrote says "
+                                      "(lab/workerspec.py)")
+    s.add_argument("--spec", required=True, help="the worker spec, JSON")
+    s.set_defaults(func=cmd_worker)
+
     s = sub.add_parser("healthcheck", help="exit 0 when URL answers 200 (container healthchecks)")
     s.add_argument("url")
     s.set_defaults(func=cmd_healthcheck)
     return p
 
 
-WORKER_COMMANDS = ("planner", "enactor", "clients", "prober")
+WORKER_COMMANDS = ("planner", "enactor", "clients", "prober", "worker")
 
 
 def _stop_worker(signum, frame):

@@ -66,6 +66,6 @@ def write_events(path: Path, events: Iterable[Event]) -> None:
     """Write a whole history atomically (temp file + rename)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w") as f:
-        for e in events:
-            f.write(json.dumps(e.to_json(), separators=(",", ":")) + "\n")
+        encode = _ENCODER.encode
+        f.writelines([encode(e.to_json()) + "\n" for e in events])
     tmp.replace(path)

@@ -29,6 +29,8 @@ from lab.faults import EtcdFaults, RunLease, active_run
 from lab.planstore.etcd import EtcdPlanStore
 from lab.runtime import Workers, guard
 from lab.scenario import AUTHORITATIVE, Scenario
+from lab import workerspec
+from lab.workerspec import ClientsSpec, EnactorSpec, PlannerSpec
 
 PLANNER_HOST, FIRST_ENACTOR_HOST, FIRST_PROBER_HOST, STALE_RESOLVER_HOST = 40, 41, 31, 39
 RESOLVER_IMAGE = "dnslab/recursor:dev"
@@ -146,40 +148,33 @@ class DockerWorld:
                       "`docker logs dnslab-worker-resolver-stale`")
 
     # -- workers ---------------------------------------------------------------------------
-    def _bound(self) -> str:
-        return str(int(time_bound(self.s)))
-
     def start_control_plane(self) -> None:
-        s, bound = self.s, self._bound()
-        self.workers.start("planner", ["planner", "--store", self.store_address,
-                                       "--seed", str(s.seed), "--period", str(s.planner_period_s),
-                                       "--max-seconds", bound,
-                                       "--metrics-port", str(METRICS_PORT)], PLANNER_HOST, {})
-        self.workers.follow("planner", self.history.add)
+        s, bound = self.s, time_bound(self.s)
+        self._start("planner", PlannerSpec(
+            store=self.store_address, seed=s.seed, period_s=s.planner_period_s,
+            max_seconds=bound, metrics_port=METRICS_PORT), PLANNER_HOST)
         for i, name in enumerate(s.enactors):
-            self.workers.start(name, [
-                "enactor", "--name", name, "--store", self.store_address, "--backend", s.backend,
-                "--auth", self.pdns, "--zone-store", self.zone_store,
-                "--safeguards", ",".join(s.mitigations) or "none",
-                "--interlock-max-removed", str(s.interlock_max_removed_fraction),
-                "--keep", str(s.keep_generations), "--empty-answer", s.empty_answer,
-                "--alias", s.alias, "--poll", str(ENACTOR_POLL_S),
-                "--ttl", str(s.record_ttl_s), "--max-seconds", bound,
-                "--metrics-port", str(METRICS_PORT)],
-                FIRST_ENACTOR_HOST + i, {"PDNS_API_KEY_FILE": "/run/secrets/pdns-api-key"})
-            self.workers.follow(name, self.history.add)
+            self._start(name, EnactorSpec(
+                name=name, store=self.store_address, backend=s.backend, auth=self.pdns,
+                zone_store=self.zone_store, mitigations=tuple(s.mitigations),
+                interlock_max_removed=s.interlock_max_removed_fraction,
+                keep=s.keep_generations, empty_answer=s.empty_answer, alias=s.alias,
+                ttl=s.record_ttl_s, poll_s=ENACTOR_POLL_S, max_seconds=bound,
+                metrics_port=METRICS_PORT), FIRST_ENACTOR_HOST + i)
 
     def start_clients(self) -> None:
-        s, bound = self.s, self._bound()
+        s = self.s
         for j, (first, count) in enumerate(client_blocks(s.clients, s.prober_containers)):
             name = f"clients-{j + 1}"
-            self.workers.start(name, [
-                "clients", "--first", str(first), "--count", str(count), "--source", name,
-                "--resolver", self.resolver, "--auth", self.auth,
-                "--interval", str(s.client_interval_s), "--timeout", str(PROBE_TIMEOUT_S),
-                "--max-seconds", bound, "--metrics-port", str(METRICS_PORT)],
-                FIRST_PROBER_HOST + j, {})
-            self.workers.follow(name, self.history.add)
+            self._start(name, ClientsSpec(
+                first=first, count=count, resolver=self.resolver, authoritative=self.auth,
+                source=name, interval_s=s.client_interval_s, timeout_s=PROBE_TIMEOUT_S,
+                max_seconds=time_bound(s), metrics_port=METRICS_PORT), FIRST_PROBER_HOST + j)
+
+    def _start(self, name: str, spec, host: int) -> None:
+        """A worker container running ``spec``; its events into the history."""
+        self.workers.start(name, ["worker", "--spec", workerspec.to_json(spec)], host, {})
+        self.workers.follow(name, self.history.add)
 
     # -- faults ----------------------------------------------------------------------------
     def arm(self, index: int, fault) -> None:

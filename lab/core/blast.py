@@ -82,8 +82,11 @@ def outage(events: list[Event], counted: set[int] | None = None) -> dict:
     if failed:
         start = failed[0].t
         end = failed[-1].t
-        for client in affected:
-            mine = [e for e in ps if e.data.get("client") == client]
+        by_client: dict[str, list[Event]] = defaultdict(list)
+        for e in ps:
+            if e.data.get("client") in affected:
+                by_client[e.data.get("client")].append(e)
+        for mine in by_client.values():
             last_fail = max(e.t for e in mine if failed_test(e))
             after = [e.t for e in mine if e.t > last_fail and not _failed(e)]
             end = max(end, after[0] if after else last_fail)

@@ -4,6 +4,7 @@ real run (summary.json, events.jsonl, report.html, junit.xml), marked ``"world":
 
 from pathlib import Path
 
+from lab.core.runloop import RunLoop, RunResult
 from lab.execute import execute
 from lab.sim.sched import Scheduler
 from lab.sim.world import SimClock, SimWorld
@@ -16,3 +17,14 @@ def simulate(scenario, out: Path, *, echo=print, experiment: dict | None = None)
     world = SimWorld(scenario, sched)
     return execute(scenario, world, SimClock(sched), out, run_id=f"sim-seed{scenario.seed}",
                    world_name=WORLD, echo=echo, experiment=experiment, stream_events=False)
+
+
+def control_plane(scenario, *, sink=None) -> tuple[RunResult, list]:
+    """The control plane only (planner, enactors, faults, the run loop; no clients): the
+    fast path for schedule search. Returns how the run ended and its history (check it with
+    lab.core.checkers.check_all). No files are written."""
+    sched = Scheduler()
+    loop = RunLoop(scenario, SimWorld(scenario, sched, probes=False), SimClock(sched),
+                   sink=sink, echo=lambda m: None, probes=False)
+    result = loop.run()
+    return result, sorted(loop.history.events(), key=lambda e: e.t)

@@ -37,24 +37,29 @@ class Scheduler:
         self._graveyard: list[Task] = []
 
     # -- timers -------------------------------------------------------------------------
-    def at(self, t: float, callback: Callable[[], None]) -> None:
+    def at(self, t: float, callback: "Callable[[], None] | Task") -> None:
+        """Call ``callback`` (or resume a task) at virtual time ``t``."""
         self._seq += 1
         heapq.heappush(self._heap, (max(t, self.now), self._seq, callback))
 
     def run_until(self, t: float) -> None:
         """Run everything due up to virtual time ``t``; then the clock reads ``t``."""
-        heap = self._heap
+        heap, pop, resume = self._heap, heapq.heappop, self._resume
         while heap and heap[0][0] <= t:
-            when, _, callback = heapq.heappop(heap)
+            when, _, due = pop(heap)
             self.now = when
-            callback()
-        self.now = max(self.now, t)
+            if due.__class__ is Task:
+                resume(due)
+            else:
+                due()
+        if t > self.now:
+            self.now = t
 
     # -- tasks ----------------------------------------------------------------------------
     def spawn(self, name: str, fn: Callable[[], None], delay: float = 0.0) -> Task:
         task = Task(name, fn)
         task.glet = greenlet.greenlet(self._body(task), parent=self._main)
-        self.at(self.now + delay, lambda: self._resume(task))
+        self.at(self.now + delay, task)
         return task
 
     def _body(self, task: Task):
@@ -84,7 +89,9 @@ class Scheduler:
         if task is None:
             self.run_until(self.now + seconds)
             return
-        self.at(self.now + max(0.0, seconds), lambda: self._resume(task))
+        self._seq += 1
+        heapq.heappush(self._heap, (self.now + seconds if seconds > 0 else self.now,
+                                    self._seq, task))
         self._main.switch()
 
     def pause(self, task: Task) -> None:
@@ -94,7 +101,7 @@ class Scheduler:
         task.paused = False
         if task.due_while_paused:
             task.due_while_paused = False
-            self.at(self.now, lambda: self._resume(task))
+            self.at(self.now, task)
 
     def kill(self, task: Task) -> None:
         """The task never runs again. Its greenlet is kept, so no ``finally`` of it runs."""

@@ -57,10 +57,12 @@ class SimClock:
 
 class SimFaults:
     """The fault channel: armed faults, consumed one firing at a time at the named steps
-    (the same matching as lab/faults.py's etcd channel: ``Fault.fires_for``)."""
+    (the same matching as lab/faults.py's etcd channel: ``Fault.fires_for``). Every named
+    step of an enactor is a scheduling point (``step_yield``), fault or not."""
 
-    def __init__(self):
+    def __init__(self, step_yield=lambda: None):
         self.armed: list[Fault] = []
+        self.step_yield = step_yield
 
     def _take(self, kind: FaultKind, target: str, step=None, endpoint=None) -> Fault | None:
         for i, fault in enumerate(self.armed):
@@ -74,7 +76,8 @@ class SimFaults:
         return None
 
     def delay(self, enactor: str, step: str, endpoint: str | None = None) -> float:
-        fault = self._take(FaultKind.DELAY, enactor, step, endpoint)
+        self.step_yield()
+        fault = self._take(FaultKind.DELAY, enactor, step, endpoint) if self.armed else None
         return fault.seconds if fault else 0.0
 
     def lose_lock(self, enactor: str, endpoint: str) -> bool:
@@ -85,23 +88,31 @@ class SimFaults:
         return fault.count if fault else 0
 
 
+READS = frozenset({"newest", "get", "generations", "applied", "intact", "addresses"})
+
+
 class _Slow:
-    """A plan store or DNS backend whose every operation takes a seeded while (a
-    scheduling point) before it happens. Reads of attributes pass through."""
+    """A plan store or DNS backend whose every write (and lock operation) takes a seeded
+    while before it happens: a scheduling point where another worker can run. Reads are
+    instant snapshots (a read then a write still leaves the write's while for others)."""
 
     def __init__(self, inner, sched: Scheduler, rng: random.Random, span: tuple[float, float]):
-        self._inner, self._sched, self._rng, self._span = inner, sched, rng, span
+        self._inner = inner
+        lo, width = span[0], span[1] - span[0]
+        draw, sleep = rng.random, sched.sleep
+
+        def slow(method):
+            def call(*args, **kwargs):
+                sleep(lo + width * draw())
+                return method(*args, **kwargs)
+            return call
+        for name in dir(inner):
+            attr = getattr(inner, name)
+            if not name.startswith("_") and callable(attr):
+                setattr(self, name, attr if name in READS else slow(attr))
 
     def __getattr__(self, name):
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-        lo, hi = self._span
-
-        def slow(*args, **kwargs):
-            self._sched.sleep(lo + (hi - lo) * self._rng.random())
-            return attr(*args, **kwargs)
-        return slow
+        return getattr(self._inner, name)
 
 
 class SimWorld:
@@ -122,7 +133,7 @@ class SimWorld:
         self.history = history
         self.store = MemoryPlanStore(clock=lambda: self.sched.now)
         self.dns = MemoryDns()
-        self.faults = SimFaults()
+        self.faults = SimFaults(lambda: self.sched.sleep(0.0))
         self.auth = Authoritative(self.dns, zone=config.ZONE, backend=s.backend, alias=s.alias,
                                   empty_answer=s.empty_answer, record_ttl_s=s.record_ttl_s,
                                   negative_ttl_s=s.effective_negative_ttl_s)
