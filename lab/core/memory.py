@@ -1,14 +1,21 @@
 """In-memory plan store and DNS backend: the deterministic-simulation implementations of the
 core's ports (and what pure-logic tests run against). No I/O."""
 
+from typing import Callable
+
 from lab.core.plan import Plan
 from lab.core.ports import WriteRefused
 
 
 class MemoryPlanStore:
-    def __init__(self):
+    """``clock``: locks expire ``ttl_s`` after they were taken, as an etcd lease whose holder
+    died does (the simulation's killed workers); without it a lock is held until released."""
+
+    def __init__(self, clock: Callable[[], float] | None = None):
         self.plans: dict[int, Plan] = {}
         self.locks: dict[str, str] = {}
+        self.expiry: dict[str, float] = {}
+        self.clock = clock
         self.revision = 0
 
     def newest(self) -> Plan | None:
@@ -29,9 +36,13 @@ class MemoryPlanStore:
         self.plans.pop(generation, None)
 
     def acquire(self, lock: str, holder: str, ttl_s: float) -> bool:
+        now = self.clock() if self.clock else None
+        if now is not None and lock in self.locks and self.expiry[lock] <= now:
+            del self.locks[lock]              # its holder's lease ran out
         if self.locks.get(lock, holder) != holder:
             return False
         self.locks[lock] = holder
+        self.expiry[lock] = now + ttl_s if now is not None else float("inf")
         return True
 
     def release(self, lock: str, holder: str) -> None:

@@ -57,6 +57,8 @@ class Authoritative:
         self.ttl = record_ttl_s
         self.negative_ttl = negative_ttl_s
         self.paused = False
+        self._memo: dict[tuple[str, str], Answer] = {}
+        self._memo_at = -1            # the backend's transaction count the memo is valid for
 
     def _empty(self) -> Answer:
         rcode = NODATA if self.empty_answer == "nodata" else NXDOMAIN
@@ -70,9 +72,20 @@ class Authoritative:
         return frozenset(t.address for t in targets if t.rtype == rdtype)
 
     def answer(self, name: str, rdtype: str) -> Answer | None:
-        """None: no answer (the server is frozen)."""
+        """None: no answer (the server is frozen). Answers are the same until the backend's
+        next transaction, so they are kept until then."""
         if self.paused:
             return None
+        if self.dns.transactions != self._memo_at:
+            self._memo.clear()
+            self._memo_at = self.dns.transactions
+        key = (name, rdtype)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._answer(name, rdtype)
+        return found
+
+    def _answer(self, name: str, rdtype: str) -> Answer:
         if name.startswith("tree:"):                 # a CNAME target: "tree:<gen>:<tree>"
             _, gen, tree = name.split(":")
             found = self._tree((int(gen), tree), rdtype)
