@@ -35,3 +35,12 @@ class BackendError(LabError):
 
 class SecretMissing(LabError):
     """A per-lab secret has not been generated."""
+
+
+class ExperimentError(LabError):
+    """The experiment file is malformed; the message names the file, line and field."""
+
+    def __init__(self, message: str):
+        one_line = " ".join(message.split())
+        # Whatever a file held, the message prints as one line of visible characters.
+        super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in one_line))

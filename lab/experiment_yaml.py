@@ -17,7 +17,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from lab.errors import LabError
+from lab.errors import ExperimentError  # noqa: F401  (raised here; callers name it from here)
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 20
@@ -36,15 +36,6 @@ _FORBIDDEN = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\u202a-\u202e\u2066-\u2069"
     + "".join(f"{chr(p * 0x10000 + 0xfffe)}{chr(p * 0x10000 + 0xffff)}" for p in range(17))
     + "]")
-
-
-class ExperimentError(LabError):
-    """The experiment file is malformed; the message names the file, line and field."""
-
-    def __init__(self, message: str):
-        one_line = " ".join(message.split())
-        # Whatever a file held, the message prints as one line of visible characters.
-        super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in one_line))
 
 
 @dataclass(frozen=True)

@@ -1,112 +1,29 @@
-"""The scenario a run executes, read from an experiment file. Loading checks every field, and
-the fields against each other (faults within the run, clients within the address plan),
-before any container is touched; each refusal is one ExperimentError line naming the file,
-line and field. The YAML itself is read without trusting it by lab/experiment_yaml.py."""
+"""The loader: an experiment file into the typed model of lab/core/experiment.py. Loading
+checks every field, and the fields against each other (faults within the run, clients within
+the address plan), before any container is touched; each refusal is one ExperimentError
+line naming the file, line and field. The YAML itself is read without trusting it by
+lab/experiment_yaml.py."""
 
-import dataclasses
 import difflib
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
+from enum import Enum
 from pathlib import Path
 from typing import NoReturn
 
 from lab import experiment_yaml
-from lab.backends import BACKENDS, FIXED_NEGATIVE_TTL_S
 from lab.core.enactor import STEP_BEFORE_ENDPOINT, STEPS
+from lab.core.experiment import (  # noqa: F401  (the model, named from here by callers)
+    AUTHORITATIVE, BACKENDS, MAX_DURATION_S, MITIGATIONS, AliasStyle, Backend, EmptyAnswer,
+    Mitigation, Origin, Scenario, TimedFault, check_together)
 from lab.core.faults import CHANNEL_KINDS, Fault, FaultKind
 from lab.core.plan import DEFAULT_ENDPOINTS
+from lab.core.verdict import Expect
 from lab.experiment_yaml import ExperimentError
 
 ScenarioError = ExperimentError   # the name the run's callers use; one class
 
-
-@dataclass(frozen=True, eq=False)
-class Origin:
-    """Where a scenario was read: its file and the line of each field, for messages."""
-
-    path: Path | str
-    lines: dict[tuple, int] = field(default_factory=dict)
-
-    def __call__(self, *path) -> str:
-        """``file:line`` of the deepest part of ``path`` the file has (else its first line)."""
-        for n in range(len(path), -1, -1):
-            if path[:n] in self.lines:
-                return f"{self.path}:{self.lines[path[:n]]}"
-        return f"{self.path}:1"
-
-
-@dataclass(frozen=True)
-class TimedFault:
-    at_s: float       # seconds after injection starts, or after fault `after` took effect
-    fault: Fault
-    after: int | None = None   # index of an earlier fault (like AWS FIS `startAfter`)
-
-
-@dataclass(frozen=True)
-class Scenario:
-    title: str
-    expect: str          # "outage" | "violation" | "no-outage" | "hold" (see run._as_expected)
-    seed: int = 1
-    backend: str = "powerdns"
-    empty_answer: str = "nxdomain"
-    alias: str = "flattened"             # "flattened" (Route 53 style) | "cname"
-    record_ttl_s: int = 5
-    negative_ttl_s: int = 30
-    planner_period_s: float = 1.0
-    keep_generations: int = 5
-    enactors: tuple[str, ...] = ("enactor-a", "enactor-b", "enactor-c")
-    clients: int = 52
-    prober_containers: int = 2
-    client_interval_s: float = 0.5
-    steady_state_s: float = 5.0          # the steady-state window, before and after
-    max_failed_ratio: float = 0.0        # hypothesis: failed probes / probes in the window
-    stop_clients_affected_fraction: float | None = None   # stop condition: abort beyond it
-    duration_s: float = 30.0             # how long the method runs when no outage ends it
-    hold_stuck_s: float = 8.0            # after the endpoint empties: show automation stuck
-    repair: bool = True                  # operator repair after the outage
-    recover_s: float | None = None       # after repair (default: both TTLs + 5 s)
-    faults: tuple[TimedFault, ...] = field(default_factory=tuple)
-    # Safeguards switched on (MITIGATIONS); the interlock's velocity bound.
-    mitigations: tuple[str, ...] = ()
-    interlock_max_removed_fraction: float = 0.5
-    # What the simulation cannot reproduce of the real run: (quantity, why) pairs, quantities
-    # as `dnslab diff` names them (lab/core/agreement.py).
-    simulation_differs: tuple[tuple[str, str], ...] = ()
-    origin: Origin | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def effective_negative_ttl_s(self) -> int:
-        """The negative TTL resolvers will see: the file's, unless the backend fixes it."""
-        return FIXED_NEGATIVE_TTL_S.get(self.backend, self.negative_ttl_s)
-
-    @property
-    def recovery_window_s(self) -> float:
-        if self.recover_s is not None:
-            return self.recover_s
-        return max(self.record_ttl_s, self.effective_negative_ttl_s) + self.record_ttl_s + 5
-
-    def with_duration(self, seconds: float) -> "Scenario":
-        """This scenario with ``duration_s`` overridden (``--duration``), checked again: a
-        fault that no longer starts before the end is refused, by name."""
-        at = self.origin or Origin("<scenario>")
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or \
-                not 0 < seconds <= MAXIMUMS["duration_s"]:
-            raise ExperimentError(f"{at.path}: --duration {seconds!r}: must be a number of "
-                                  f"seconds more than 0 and at most {MAXIMUMS['duration_s']}")
-        s = dataclasses.replace(self, duration_s=float(seconds))
-        _check_together(s, at, duration_from="--duration")
-        return s
-
-
-# The safeguards a file (or `dnslab compare`) can switch on: four in the enactor, the
-# interlock at the DNS layer, serve-stale in the clients' resolver.
-MITIGATIONS = ("freshness-cas", "cleanup-skips-active", "interlock", "self-repair", "fencing",
-               "serve-stale")
-
-# Pause target meaning the run's authoritative server (pdns-auth or coredns): it stops
-# answering, as an unreachable authoritative does.
-AUTHORITATIVE = "authoritative"
 
 # The address plan (lab/run.py): prober container j sits at .31 + j, the serve-stale
 # resolver at .39, the planner at .40: at most 8 prober containers.
@@ -117,8 +34,9 @@ MAX_CLIENT_INTERVAL_S = 20
 MAX_TITLE_CHARS = 200
 MAX_FAULT_SECONDS = 86400
 
-CHOICES = {"expect": ("outage", "violation", "no-outage", "hold"), "backend": BACKENDS,
-           "empty_answer": ("nxdomain", "nodata"), "alias": ("flattened", "cname")}
+# The closed choices: the model's enums, in the file's words.
+ENUMS = {"expect": Expect, "backend": Backend, "empty_answer": EmptyAnswer, "alias": AliasStyle}
+CHOICES = {key: tuple(m.value for m in enum) for key, enum in ENUMS.items()}
 MAXIMUMS_EXTRA = {"max_failed_ratio": 1, "stop_clients_affected_fraction": 1,
                   "interlock_max_removed_fraction": 1}
 MINIMUMS = {"clients": 1, "prober_containers": 1, "keep_generations": 1, "record_ttl_s": 1,
@@ -128,7 +46,7 @@ POSITIVE = ("steady_state_s", "duration_s")   # more than 0: a 0 s window sees n
 MAXIMUMS = {"clients": 500, "prober_containers": MAX_PROBER_CONTAINERS,
             "keep_generations": 1000, "record_ttl_s": 86400, "negative_ttl_s": 86400,
             "planner_period_s": 60, "client_interval_s": MAX_CLIENT_INTERVAL_S,
-            "steady_state_s": 600, "duration_s": 86400, "hold_stuck_s": 3600,
+            "steady_state_s": 600, "duration_s": MAX_DURATION_S, "hold_stuck_s": 3600,
             "recover_s": 86400, "seed": 2**31, **MAXIMUMS_EXTRA}
 _LISTS = ("faults", "enactors", "mitigations", "simulation_differs")
 DIFFERS_QUANTITIES = ("verdict", "as-expected", "emptied", "resolver outage", "direct outage",
@@ -147,6 +65,8 @@ _MULTI_LINE = re.compile("[\t\n\u2028\u2029]")
 
 
 def _type_name(f) -> str:
+    if isinstance(f.type, type) and issubclass(f.type, Enum):
+        return "str"                  # a closed choice, checked against CHOICES
     return str(f.type) if not isinstance(f.type, type) else f.type.__name__
 
 
@@ -179,8 +99,9 @@ def load(path: str | Path) -> Scenario:
     faults = tuple(_fault(at, i, f, enactors) for i, f in enumerate(faults_raw))
     differs = _differs(at, raw.get("simulation_differs"))
     s = Scenario(**values, enactors=tuple(enactors), faults=faults,
-                 mitigations=tuple(mitigations), simulation_differs=differs, origin=at)
-    _check_together(s, at, duration_from="duration_s")
+                 mitigations=tuple(Mitigation(m) for m in mitigations),
+                 simulation_differs=differs, origin=at)
+    check_together(s, at, duration_from="duration_s")
     return s
 
 
@@ -220,7 +141,7 @@ def _text(at: Origin, key: str, value: str) -> str:
     if key == "title" and not (0 < len(value.strip()) and len(value) <= MAX_TITLE_CHARS):
         raise ExperimentError(f"{at(key)}: field 'title' must be one line of 1 to "
                               f"{MAX_TITLE_CHARS} characters (it has {len(value)})")
-    return value
+    return ENUMS[key](value) if key in ENUMS else value
 
 
 def _single_line(at: Origin, key: str, value: str) -> None:
@@ -363,51 +284,6 @@ def _fields_of_kind(refuse, kind: FaultKind, raw: dict) -> None:
         refuse("count", "must be at least 1 for a planner burst")
     if kind is not FaultKind.BURST and raw.get("count", 0):
         refuse("count", "applies only to planner-burst faults")
-
-
-def _check_together(s: Scenario, at: Origin, *, duration_from: str) -> None:
-    """The checks across fields, run on load and again after a ``--duration`` override."""
-    if s.steady_state_s < s.client_interval_s:
-        raise ExperimentError(
-            f"{at('steady_state_s')}: field 'steady_state_s' ({s.steady_state_s:g} s) must be "
-            f"at least client_interval_s ({s.client_interval_s:g} s): a shorter window may see "
-            "no probe, and the run aborts")
-    if s.clients < s.prober_containers:
-        raise ExperimentError(f"{at('clients')}: field 'clients' ({s.clients}) must be at "
-                              f"least 'prober_containers' ({s.prober_containers})")
-    per = math.ceil(s.clients / s.prober_containers)
-    if (used := math.ceil(s.clients / per)) < s.prober_containers:
-        raise ExperimentError(
-            f"{at('prober_containers')}: field 'prober_containers': {s.clients} clients at "
-            f"{per} per container fill only {used} of {s.prober_containers} containers; use "
-            f"{used} prober containers or more clients")
-    _check_fault_times(s, at, duration_from)
-
-
-def _check_fault_times(s: Scenario, at: Origin, duration_from: str) -> None:
-    """Every fault starts before the method ends. A fault ``after: N`` starts ``at_s`` after
-    fault N took effect, known only at run time, but never before fault N's own earliest
-    start: that lower bound must be inside the run."""
-    earliest: list[float] = []
-    for i, tf in enumerate(s.faults):
-        base = 0.0 if tf.after is None else earliest[tf.after]
-        earliest.append(base + tf.at_s)
-        if earliest[i] < s.duration_s:
-            continue
-        chain, j = [], i
-        while j is not None:
-            chain.append(f"faults[{j}].at_s {s.faults[j].at_s:g} s")
-            j = s.faults[j].after
-        start = f"{tf.at_s:g} s is" if tf.after is None else \
-            f"starts at least {earliest[i]:g} s into the method " \
-            f"({' + '.join(reversed(chain))}), which is"
-        if duration_from == "duration_s":
-            end, fix = f"the run's duration_s ({s.duration_s:g} s)", "lengthen duration_s"
-        else:
-            end, fix = f"the run's duration ({s.duration_s:g} s, from {duration_from})", \
-                f"give a longer {duration_from}"
-        raise ExperimentError(f"{at('faults', i, 'at_s')}: faults[{i}].at_s: {start} not "
-                              f"before {end}; shorten at_s or {fix}")
 
 
 def json_schema() -> dict:

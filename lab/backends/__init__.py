@@ -3,10 +3,7 @@ DnsBackend port (lab/core/ports.py); ``plans_backend`` builds the one an experim
 
 from dataclasses import dataclass
 
-BACKENDS = ("powerdns", "coredns")
-# Negative TTLs a backend fixes whatever the zone asks: CoreDNS's etcd plugin synthesizes the
-# SOA of its empty answers with a 30 s minimum (plugin/etcd MinTTL in CoreDNS 1.15.0).
-FIXED_NEGATIVE_TTL_S = {"coredns": 30}
+from lab.core.experiment import BACKENDS, FIXED_NEGATIVE_TTL_S  # noqa: F401  (named from here)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ Safeguards (the fixes AWS named, and the classic ones):
 """
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Callable
 
 from lab.core.history import History, Kind
@@ -33,7 +33,7 @@ STEP_BEFORE_CLEANUP = "before-cleanup"
 STEPS = (STEP_AFTER_CHECK, STEP_BEFORE_ENDPOINT, STEP_BEFORE_CLEANUP)
 
 
-class Pass(str, Enum):
+class Pass(StrEnum):
     NO_PLAN = "no-plan"
     NOT_NEWER = "not-newer"
     APPLIED = "applied"

@@ -7,10 +7,10 @@ the run's history when it starts and when it ends.
 """
 
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 
-class FaultKind(str, Enum):
+class FaultKind(StrEnum):
     DELAY = "delay"            # an enactor sleeps at a named step
     LOSE_LOCK = "lose-lock"    # an enactor's next lock attempts fail
     BURST = "planner-burst"    # the planner publishes `count` generations back to back

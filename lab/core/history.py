@@ -7,11 +7,11 @@ event being written.
 
 import threading
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Callable, Iterable
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     PLAN_PUBLISHED = "plan-published"          # planner: {generation}
     FRESHNESS_CHECKED = "freshness-checked"    # enactor: {generation, applied, fresh}
     ENDPOINT_APPLIED = "endpoint-applied"      # enactor: {endpoint, generation, previous}

@@ -30,11 +30,11 @@ records (invalid) follows the last one in the reply, which is the one dnspython 
 DNAME records are not followed (a server sends the synthesized CNAME too)."""
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import NamedTuple
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """How one DNS probe ended, from the client's point of view."""
 
     OK = "ok"                # NOERROR with at least one address

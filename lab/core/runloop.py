@@ -15,7 +15,7 @@ the simulation, where ``sleep`` is what runs the simulated workers and clients).
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Callable, ContextManager, Protocol
 
 from lab.core.blast import emptied, outage
@@ -33,7 +33,7 @@ TIMELINE_TICK_S = 0.05  # how often the timeline looks for faults that took effe
 CHECK_EVERY_S = 1.0     # how often the world is asked whether a worker died
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     SETUP = "setup"
     START = "start"
     STEADY = "steady-state-before"

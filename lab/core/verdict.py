@@ -16,7 +16,7 @@ lab, the simulation and reports read back from disk.
 """
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol, Sequence
 
 from lab.core.checkers import active_deletions
@@ -24,14 +24,14 @@ from lab.core.faults import CHANNEL_KINDS, Fault
 from lab.core.history import Event, Kind
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     VIOLATED = "hypothesis-violated"
     HELD = "hypothesis-held"
     ABORTED = "aborted"
     ERROR = "error"
 
 
-class Expect(str, Enum):
+class Expect(StrEnum):
     OUTAGE = "outage"          # clients lost an endpoint because of the run
     VIOLATION = "violation"    # an invariant broke (clients may not have noticed)
     NO_OUTAGE = "no-outage"    # clients never lost it (invariants may break, and are reported)
