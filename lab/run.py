@@ -96,7 +96,7 @@ class DockerWorld:
         self.sink_error = lambda: None    # set by lab.execute: raises when events.jsonl fails
 
     # -- set-up ----------------------------------------------------------------------------
-    def set_up(self, history) -> None:
+    def set_up(self, history) -> list:
         s = self.s
         self.history = history
         client = self.stack.client
@@ -126,26 +126,28 @@ class DockerWorld:
         self.stack.container(services.resolver).exec_run(
             ["rec_control", "--socket-dir=/var/run/pdns-recursor", "wipe-cache", f"{config.ZONE}$"])
         if "serve-stale" in s.mitigations:
-            self.resolver = self._start_stale_resolver(self.auth)
+            return [self._start_stale_resolver(self.auth)]
+        return []
 
-    def _start_stale_resolver(self, authoritative: str) -> str:
+    def _start_stale_resolver(self, authoritative: str):
         """Client side: the resolver group asks a pdns-recursor with serve-stale on, started
-        for this run (a worker from the recursor image) and forwarding to the backend."""
+        for this run (a worker from the recursor image) and forwarding to the backend. The
+        loop waits until it answers."""
         self.workers.start("resolver-stale", None, STALE_RESOLVER_HOST, {
             "LAB_AUTH_ADDRESS": authoritative, "LAB_ZONE": config.ZONE,
             "LAB_RESOLVER_SERVE_STALE_EXTENSIONS": str(SERVE_STALE_EXTENSIONS)},
             image=RESOLVER_IMAGE)
-        address = f"{self.workers.net_prefix}.{STALE_RESOLVER_HOST}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        self.resolver = address = f"{self.workers.net_prefix}.{STALE_RESOLVER_HOST}"
+        self.echo(f"run: resolver clients ask a serve-stale resolver at {address}")
+
+        def answers() -> bool:
             try:
                 dns.query.udp(dns.message.make_query(config.ZONE, "SOA"), address, timeout=0.5)
-                self.echo(f"run: resolver clients ask a serve-stale resolver at {address}")
-                return address
+                return True
             except (OSError, dns.exception.DNSException):
-                time.sleep(0.1)
-        raise Aborted("the serve-stale resolver did not answer within 30 s; see "
-                      "`docker logs dnslab-worker-resolver-stale`")
+                return False
+        return ("the serve-stale resolver (see `docker logs dnslab-worker-resolver-stale`)",
+                answers)
 
     # -- workers ---------------------------------------------------------------------------
     def start_control_plane(self) -> None:

@@ -26,6 +26,7 @@ from lab.core.verdict import Verdict, fault_firings
 
 STRUCTURAL = (Kind.ENDPOINT_APPLIED, Kind.REPAIRED, Kind.PLAN_DELETED, Kind.FAULT_STARTED,
               Kind.FAULT_ARMED)
+READY_WITHIN_S = 30.0       # a component the world started in set-up (serve-stale resolver)
 FIRST_PLAN_WITHIN_S = 60.0
 FIRST_PROBES_WITHIN_S = 30.0
 TICK_S = 0.1            # how often a wait looks at the world
@@ -64,8 +65,10 @@ class World(Protocol):
     """What a run does to the outside. Worker and client events go into the history given
     to ``set_up`` (``history.add`` or ``history.append``)."""
 
-    def set_up(self, history: History) -> None:
-        """Reset the plan store, the DNS backend and caches; clear what earlier runs left."""
+    def set_up(self, history: History) -> list[tuple[str, Callable[[], bool]]]:
+        """Reset the plan store, the DNS backend and caches; clear what earlier runs left.
+        Returns what must be ready before the control plane starts: (what, ready?) pairs
+        the loop waits on (``READY_WITHIN_S`` each)."""
 
     def start_control_plane(self) -> None:
         """Start the planner and the enactors."""
@@ -192,7 +195,9 @@ class RunLoop:
     def _method(self) -> None:
         s = self.s
         self.phase(Phase.SETUP)
-        self.world.set_up(self.history)
+        for what, ready in self.world.set_up(self.history) or ():
+            if not self.wait(READY_WITHIN_S, ready):
+                raise Aborted(f"{what} did not answer within {READY_WITHIN_S:.0f} s")
 
         self.phase(Phase.START)
         self.world.start_control_plane()

@@ -128,7 +128,7 @@ class SimWorld:
         self.stopped = False
 
     # -- set-up ------------------------------------------------------------------------------
-    def set_up(self, history: History) -> None:
+    def set_up(self, history: History) -> list:
         s = self.s
         self.history = history
         self.store = MemoryPlanStore(clock=lambda: self.sched.now)
@@ -141,6 +141,7 @@ class SimWorld:
                                  if "serve-stale" in s.mitigations else 0)
         self.slow_store = _Slow(self.store, self.sched, self.rng, STORE_OP_S)
         self.slow_dns = _Slow(self.dns, self.sched, self.rng, DNS_OP_S[s.backend])
+        return []
 
     def _start(self, name: str, fn) -> None:
         lo, hi = CONTAINER_START_S
