@@ -8,7 +8,7 @@ import itertools
 import json
 import os
 
-from lab.core.faults import Fault, FaultKind
+from lab.core.faults import Fault, FaultChannel, FaultKind
 from lab.core.ports import TransientError
 from lab.errors import LabError
 from lab.etcd import EtcdGateway, b64, unb64
@@ -16,7 +16,7 @@ from lab.etcd import EtcdGateway, b64, unb64
 FAULTS = "/dnslab/faults/"
 
 
-class EtcdFaults:
+class EtcdFaults(FaultChannel):
     """``run_id``: the injector's run; its faults live under their own prefix, so its
     rollback clears only them. Without it (recovery, workers), the whole channel."""
 
@@ -45,7 +45,7 @@ class EtcdFaults:
                 for kv in self.etcd.range_prefix(FAULTS)]
 
     # -- worker side -----------------------------------------------------------------
-    def _take(self, kind: FaultKind, target: str, step: str | None = None,
+    def take(self, kind: FaultKind, target: str, step: str | None = None,
               endpoint: str | None = None) -> Fault | None:
         """Consume one firing of the first matching fault, or return None."""
         try:
@@ -69,17 +69,6 @@ class EtcdFaults:
             if r.get("succeeded"):
                 return fault
         return None
-
-    def delay(self, enactor: str, step: str, endpoint: str | None = None) -> float:
-        fault = self._take(FaultKind.DELAY, enactor, step, endpoint)
-        return fault.seconds if fault else 0.0
-
-    def lose_lock(self, enactor: str, endpoint: str) -> bool:
-        return self._take(FaultKind.LOSE_LOCK, enactor, None, endpoint) is not None
-
-    def burst(self, planner: str) -> int:
-        fault = self._take(FaultKind.BURST, planner)
-        return fault.count if fault else 0
 
 
 RUN_ACTIVE = "/dnslab/runs/active"

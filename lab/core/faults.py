@@ -56,3 +56,25 @@ class Fault:
         obj = dict(obj)
         obj["kind"] = FaultKind(obj["kind"])
         return Fault(**obj)
+
+
+class FaultChannel:
+    """How a worker consults a fault channel at its named steps (the core's ``Faults``
+    port, and the planner's bursts). A channel (etcd in lab/faults.py, a list in the
+    simulation) implements ``take``: consume one firing of the first armed fault that
+    ``fires_for`` this step, or None."""
+
+    def take(self, kind: FaultKind, target: str, step: str | None = None,
+             endpoint: str | None = None) -> "Fault | None":
+        raise NotImplementedError
+
+    def delay(self, enactor: str, step: str, endpoint: str | None = None) -> float:
+        fault = self.take(FaultKind.DELAY, enactor, step, endpoint)
+        return fault.seconds if fault else 0.0
+
+    def lose_lock(self, enactor: str, endpoint: str) -> bool:
+        return self.take(FaultKind.LOSE_LOCK, enactor, None, endpoint) is not None
+
+    def burst(self, planner: str) -> int:
+        fault = self.take(FaultKind.BURST, planner)
+        return fault.count if fault else 0

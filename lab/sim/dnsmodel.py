@@ -108,14 +108,7 @@ class Authoritative:
     def resolve(self, name: str, rdtype: str) -> tuple[str, int]:
         """What a direct client (no recursion) makes of it: (rcode or TIMEOUT, addresses).
         With a CNAME alias the server adds the in-zone target's records."""
-        for _ in range(MAX_CHAIN):
-            a = self.answer(name, rdtype)
-            if a is None:
-                return TIMEOUT, 0
-            if a.cname is None:
-                return a.rcode, len(a.addresses)
-            name = a.cname
-        return SERVFAIL, 0
+        return follow(self.answer, name, rdtype)
 
 
 @dataclass
@@ -165,11 +158,17 @@ class Resolver:
         return None if wait else cached.answer
 
     def resolve(self, name: str, rdtype: str, now: float) -> tuple[str, int]:
-        for _ in range(MAX_CHAIN):
-            a = self._ask(name, rdtype, now)
-            if a is None:
-                return TIMEOUT, 0
-            if a.cname is None:
-                return a.rcode, len(a.addresses)
-            name = a.cname
-        return SERVFAIL, 0
+        return follow(lambda n, t: self._ask(n, t, now), name, rdtype)
+
+
+def follow(ask, name: str, rdtype: str) -> tuple[str, int]:
+    """(rcode or TIMEOUT, addresses) for ``name``, following CNAMEs (``ask(name, rdtype)``
+    answers one name; None: no answer in time)."""
+    for _ in range(MAX_CHAIN):
+        a = ask(name, rdtype)
+        if a is None:
+            return TIMEOUT, 0
+        if a.cname is None:
+            return a.rcode, len(a.addresses)
+        name = a.cname
+    return SERVFAIL, 0

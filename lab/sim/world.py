@@ -21,7 +21,7 @@ import random
 from lab import config
 from lab.core.clients import IPV6_ENDPOINTS, client_blocks, clients_for
 from lab.core.enactor import repair
-from lab.core.faults import Fault, FaultKind
+from lab.core.faults import Fault, FaultChannel, FaultKind
 from lab.core.history import Event, History, Kind
 from lab.core.loops import enactor_for, enactor_loop, planner_loop
 from lab.core.memory import MemoryDns, MemoryPlanStore
@@ -55,16 +55,16 @@ class SimClock:
         self.sched.sleep(seconds)
 
 
-class SimFaults:
+class SimFaults(FaultChannel):
     """The fault channel: armed faults, consumed one firing at a time at the named steps
-    (the same matching as lab/faults.py's etcd channel: ``Fault.fires_for``). Every named
-    step of an enactor is a scheduling point (``step_yield``), fault or not."""
+    (the same rules as the etcd channel, lab/faults.py). Every named step of an enactor is
+    a scheduling point (``step_yield``), fault or not."""
 
     def __init__(self, step_yield=lambda: None):
         self.armed: list[Fault] = []
         self.step_yield = step_yield
 
-    def _take(self, kind: FaultKind, target: str, step=None, endpoint=None) -> Fault | None:
+    def take(self, kind: FaultKind, target: str, step=None, endpoint=None) -> Fault | None:
         for i, fault in enumerate(self.armed):
             if fault.fires_for(kind, target, step, endpoint):
                 spent = fault.spent()
@@ -77,15 +77,7 @@ class SimFaults:
 
     def delay(self, enactor: str, step: str, endpoint: str | None = None) -> float:
         self.step_yield()
-        fault = self._take(FaultKind.DELAY, enactor, step, endpoint) if self.armed else None
-        return fault.seconds if fault else 0.0
-
-    def lose_lock(self, enactor: str, endpoint: str) -> bool:
-        return self._take(FaultKind.LOSE_LOCK, enactor, None, endpoint) is not None
-
-    def burst(self, planner: str) -> int:
-        fault = self._take(FaultKind.BURST, planner)
-        return fault.count if fault else 0
+        return super().delay(enactor, step, endpoint) if self.armed else 0.0
 
 
 READS = frozenset({"newest", "get", "generations", "applied", "intact", "addresses"})
