@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lab.core.compare import variant_row, with_baseline
 from lab.core.plan import DEFAULT_ENDPOINTS
+from lab.core.verdict import Verdict
 from lab.eventlog import read_events
 from lab.scenario import MITIGATIONS, ExperimentError, Scenario
 
@@ -141,6 +142,6 @@ def run_variants(plan, s: Scenario, path: Path, out: Path, run, baseline: Path |
         echo(f"{name}: {summary['verdict']}; outage {'yes' if row['outage'] else 'no'} "
              f"({row['outage_s']} s), clients affected {row['clients_affected_fraction']:.0%}, "
              f"violated: {', '.join(row['violations']) or 'none'}; results in {where}")
-        if summary["verdict"] in ("aborted", "error"):
+        if Verdict(summary["verdict"]) not in (Verdict.VIOLATED, Verdict.HELD):
             break
     return rows

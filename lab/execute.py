@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from lab import results
-from lab.core.blast import summarize
+from lab.core.blast import Summary, summarize
 from lab.core.runloop import LAST_PHASE, Phase, RunLoop
 from lab.core.ports import TransientError
 from lab.core.verdict import Verdict
@@ -44,7 +44,7 @@ class _Sink:
 
 def execute(scenario, world, clock, out: Path, *, run_id: str, world_name: str,
             echo=print, experiment: dict | None = None, shield=nullcontext,
-            stream_events: bool = True) -> dict:
+            stream_events: bool = True) -> Summary:
     """Run ``scenario`` in ``world`` on ``clock``; write and publish its results in ``out``;
     return the summary. ``stream_events`` False (the simulation, which cannot crash half
     way through a process) writes events.jsonl once, at the end."""
@@ -89,7 +89,8 @@ def execute(scenario, world, clock, out: Path, *, run_id: str, world_name: str,
                         record_ttl_s=s.record_ttl_s,
                         negative_ttl_s=s.effective_negative_ttl_s,
                         requested_negative_ttl_s=s.negative_ttl_s,
-                        simulation_differs=dict(s.simulation_differs))
+                        simulation_differs=dict(s.simulation_differs),
+                        interrupted=result.interrupted)
     results.write_run(staging, summary, events, echo=echo)
     results.publish(staging, Path(out))
     return summary

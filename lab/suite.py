@@ -170,8 +170,7 @@ def run_suite(items: list[tuple[Path, Scenario]], out: Path, run: RunIn, *,
     for (path, s), name in zip(items, results.dir_names([p for p, _ in items])):
         row = run_one(path, s, staging / name, run, echo=echo)
         rows.append(row)
-        if row.summary["verdict"] == "aborted" and \
-                str(row.summary.get("reason", "")).startswith("interrupted"):
+        if row.summary.interrupted:
             break
     write_index(staging, [tuple(r) for r in rows])
     results.publish(staging, out)

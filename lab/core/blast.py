@@ -139,10 +139,35 @@ def recovered_by(events: list[Event]) -> str | None:
     return None
 
 
+class Summary(dict):
+    """A run's summary.json: decided once from the history, then read-only (a frozen mapping
+    of the JSON fields, so it serialises as it is), with typed access to what callers decide
+    on."""
+
+    def _frozen(self, *args, **kwargs):
+        raise TypeError("a run's summary is decided once, from its history; it cannot change")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _frozen
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self["verdict"])
+
+    @property
+    def finished(self) -> bool:
+        """The method ran to its end (the verdict comes from the history)."""
+        return self.verdict in (Verdict.VIOLATED, Verdict.HELD)
+
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C or SIGTERM ended the run (a suite or comparison stops there too)."""
+        return bool(self.get("interrupted"))
+
+
 def summarize(events: list[Event], *, backend: str, seed: int, status: str | None = None,
               reason: str | None = None, faults: Sequence = (), expected: str | None = None,
               max_failed_ratio: float = 0.0, last_phase: str | None = None,
-              steady_state_after: dict | None = None, **extra) -> dict:
+              steady_state_after: dict | None = None, **extra) -> Summary:
     """The run's summary.json, decided from the history alone (``lab.core.verdict``).
     ``status`` "aborted"/"error" (the runner's) overrides the verdict; otherwise the history
     must be complete, every fault must have fired and every failure must be explained."""
@@ -213,4 +238,4 @@ def summarize(events: list[Event], *, backend: str, seed: int, status: str | Non
         summary["as_expected"] = as_expected(
             verdict, Expect(expected), outage=out["detected"], violated=violated,
             steady_after_held=(steady_state_after or {}).get("held"))
-    return summary
+    return Summary(summary)

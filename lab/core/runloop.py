@@ -112,6 +112,7 @@ class RunResult:
     status: Verdict | None
     reason: str | None
     steady_after: dict | None
+    interrupted: bool = False     # Ctrl-C or SIGTERM
 
 
 @dataclass
@@ -173,11 +174,12 @@ class RunLoop:
 
     # -- the run -------------------------------------------------------------------------
     def run(self) -> RunResult:
-        status, reason = None, None
+        status, reason, interrupted = None, None, False
         try:
             self._method()
         except KeyboardInterrupt as e:
             status, reason = Verdict.ABORTED, f"interrupted ({e or 'SIGINT'})"
+            interrupted = True
         except Aborted as e:
             status, reason = Verdict.ABORTED, str(e)
         except self.errors as e:
@@ -186,7 +188,7 @@ class RunLoop:
             status, reason = Verdict.ERROR, f"{type(e).__name__}: {e}"
         finally:
             self._rollback()
-        return RunResult(status, reason, self.steady_after)
+        return RunResult(status, reason, self.steady_after, interrupted)
 
     def phase(self, phase: Phase) -> None:
         self.history.append("runner", Kind.PHASE, phase=phase.value)

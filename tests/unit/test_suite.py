@@ -51,8 +51,8 @@ def test_one_malformed_file_stops_the_suite_before_anything_runs(tmp_path):
 
 
 def test_index_links_every_run(tmp_path):
-    s = summarize(race_history(), backend="powerdns", seed=1, title="race", expected="outage")
-    s["as_expected"] = True
+    s = dict(summarize(race_history(), backend="powerdns", seed=1, title="race",
+                       expected="outage"), as_expected=True)
     held = dict(s, title="steady", expected="hold", as_expected=False)
     suite.write_index(tmp_path, [(Path("experiments/race.yaml"), s, "race"),
                                  (Path("experiments/steady.yaml"), held, "steady")])
@@ -165,7 +165,8 @@ class FakeRunner:
                    "backend": self.s.backend, "experiment": self.experiment}
         results.write_run(staging, summary, [])
         results.publish(staging, self.where)
-        return summary
+        from lab.core.blast import Summary
+        return Summary(summary)
 
 
 def _fake_lab(monkeypatch):

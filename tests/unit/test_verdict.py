@@ -1,6 +1,7 @@
 """Verdicts that cannot pass by accident (lab/core/verdict.py, lab/core/blast.summarize):
 faults fired or not, failures explained or not, histories complete or not."""
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -169,3 +170,15 @@ def test_a_truncated_history_is_an_error():
 def test_checkers_on_a_history_without_plans_are_unknown():
     assert all(v.held is None for v in check_all([]))
     assert all(v.held is None for v in check_all([probe(1, "c1", "ok")]))
+
+
+def test_a_summary_is_decided_once_and_cannot_change():
+    from lab.core.blast import summarize
+    from lab.core.verdict import Verdict
+    s = summarize([], backend="powerdns", seed=1, expected="hold", last_phase="steady-state-after")
+    assert s.verdict is Verdict.ERROR and not s.finished and not s.interrupted
+    for change in (lambda: s.__setitem__("verdict", "hypothesis-held"),
+                   lambda: s.update(verdict="hypothesis-held"), lambda: s.pop("verdict")):
+        with pytest.raises(TypeError, match="decided once"):
+            change()
+    assert s["verdict"] == "error" and json.loads(json.dumps(s))["verdict"] == "error"
