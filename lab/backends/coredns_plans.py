@@ -35,8 +35,9 @@ import re
 
 from lab.backends import FIXED_NEGATIVE_TTL_S
 from lab.backends.powerdns import absolute
+from lab.core.guard import decide_delete, decide_write
 from lab.core.plan import Plan
-from lab.core.ports import TransientError, WriteRefused
+from lab.core.ports import TransientError
 from lab.errors import BackendError
 from lab.etcd import EtcdGateway, b64, prefix_end, unb64
 
@@ -163,23 +164,21 @@ class CoreDNSPlans:
     def _guard(self, endpoint: str, plan: Plan, only_if_newer: bool, fence: int | None):
         """Read the pointer and the fence; refuse, or return the compares that make the
         write conditional on both being unchanged, and the fence to write with it."""
-        compare, extra = [], []
+        read = {}
         keys = [self._pointer(endpoint)] + ([self._fence(endpoint)] if fence is not None else [])
+        compare = []
         for key in keys:
             kvs = self._call("/kv/range", {"key": b64(key)}).get("kvs", [])
-            text = json.loads(unb64(kvs[0]["value"])).get("text") if kvs else None
+            read[key] = json.loads(unb64(kvs[0]["value"])).get("text") if kvs else None
             compare.append({"target": "MOD", "result": "EQUAL", "key": b64(key),
                             "mod_revision": int(kvs[0]["mod_revision"]) if kvs else 0})
-            if key == keys[0] and only_if_newer:
-                current = self._generation(text)
-                if current is not None and current >= plan.generation:
-                    raise WriteRefused(f"{endpoint} already at plan {current}")
-            elif key != keys[0]:
-                highest = int(text) if text else 0
-                if fence < highest:
-                    raise WriteRefused(f"{endpoint}: fencing token {fence} is stale "
-                                       f"(fence {highest})")
-                extra.append(_put(key, {"text": str(fence), "ttl": self.ttl}))
+        highest = read.get(self._fence(endpoint))
+        fenced = decide_write(endpoint, plan.generation,
+                              current=self._generation(read[self._pointer(endpoint)]),
+                              highest_fence=int(highest) if highest else 0,
+                              only_if_newer=only_if_newer, fence=fence)
+        extra = [] if fenced is None else \
+            [_put(self._fence(endpoint), {"text": str(fenced), "ttl": self.ttl})]
         return compare, extra
 
     def _apply_ops(self, endpoint: str, plan: Plan, previous: int | None) -> list[dict]:
@@ -215,10 +214,11 @@ class CoreDNSPlans:
                         trees.add(self.tree_name(generation, m.group(1)))
                 elif key.startswith(self._pointers):
                     pointers[key] = json.loads(unb64(kv["value"])).get("text")
+            if not decide_delete(generation, map(self._generation, pointers.values()),
+                                 keep_if_referenced=keep_if_referenced, present=bool(trees)):
+                return False     # the read and this answer are one revision: see the compare
             if not trees:
                 return True
-            if keep_if_referenced and any(t in trees for t in pointers.values()):
-                return False     # the read and this answer are one revision: see the compare
             ops = []
             if self.alias == "flattened":
                 # The alias of every endpoint pointing at a deleted tree resolves to nothing.

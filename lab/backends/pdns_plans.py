@@ -28,8 +28,9 @@ endpoint answers NXDOMAIN (``empty_answer="nxdomain"``) or NOERROR/NODATA
 import re
 
 from lab.backends.powerdns import PowerDNS, absolute
+from lab.core.guard import decide_delete, decide_write
 from lab.core.plan import Plan
-from lab.core.ports import TransientError, WriteRefused
+from lab.core.ports import TransientError
 from lab.errors import BackendError
 
 EMPTY_ANSWERS = ("nxdomain", "nodata")
@@ -115,17 +116,14 @@ class PowerDNSPlans:
         conditional write: the window between this read and the PATCH stays open).
         Returns the fence record to write with the change."""
         rrsets = self._rrsets()
-        if only_if_newer:
-            current = self._generation(self._target(endpoint, rrsets))
-            if current is not None and current >= plan.generation:
-                raise WriteRefused(f"{endpoint} already at plan {current}")
-        if fence is None:
-            return []
         seen = rrsets.get((self.fence_name(endpoint), "TXT"))
-        highest = int(seen[0].strip('"')) if seen else 0
-        if fence < highest:
-            raise WriteRefused(f"{endpoint}: fencing token {fence} is stale (fence {highest})")
-        return [_rrset(self.fence_name(endpoint), "TXT", self.ttl, [f'"{fence}"'])]
+        fenced = decide_write(endpoint, plan.generation,
+                              current=self._generation(self._target(endpoint, rrsets)),
+                              highest_fence=int(seen[0].strip('"')) if seen else 0,
+                              only_if_newer=only_if_newer, fence=fence)
+        if fenced is None:
+            return []
+        return [_rrset(self.fence_name(endpoint), "TXT", self.ttl, [f'"{fenced}"'])]
 
     def apply(self, endpoint: str, plan: Plan, previous: int | None, *,
               only_if_newer: bool = False, fence: int | None = None) -> None:
@@ -160,7 +158,8 @@ class PowerDNSPlans:
         rrsets = self._rrsets()
         names = {name for name, _ in rrsets
                  if (m := self._tree_re.match(name)) and int(m.group(1)) == generation}
-        if keep_if_referenced and self._referenced(rrsets, names):
+        if not decide_delete(generation, self._pointed_at(rrsets),
+                             keep_if_referenced=keep_if_referenced, present=bool(names)):
             return False
         changes = []
         if self.alias == "flattened":
@@ -181,14 +180,12 @@ class PowerDNSPlans:
             self._call(self.api.patch, self.zone, changes)
         return True
 
-    def _referenced(self, rrsets, names: set[str]) -> bool:
-        """Whether any endpoint's alias (pointer TXT or CNAME) targets one of ``names``."""
-        for (name, rtype), contents in rrsets.items():
-            pointer = (rtype == "TXT" and name.endswith(".alias.plans." + self.zone)) or \
-                rtype == "CNAME"
-            if pointer and contents and contents[0].strip('"') in names:
-                return True
-        return False
+    def _pointed_at(self, rrsets) -> list[int | None]:
+        """The generation every endpoint's alias (pointer TXT or CNAME) points at."""
+        return [self._generation(contents[0].strip('"'))
+                for (name, rtype), contents in rrsets.items() if contents and (
+                    (rtype == "TXT" and name.endswith(".alias.plans." + self.zone))
+                    or rtype == "CNAME")]
 
     def reset(self, endpoints, negative_ttl_s: int | None = None) -> int | None:
         """Remove every plan tree, alias, rollback record and endpoint record (run set-up);

@@ -3,8 +3,8 @@ core's ports (and what pure-logic tests run against). No I/O."""
 
 from typing import Callable
 
+from lab.core.guard import decide_delete, decide_write
 from lab.core.plan import Plan
-from lab.core.ports import WriteRefused
 
 
 class MemoryPlanStore:
@@ -74,14 +74,11 @@ class MemoryDns:
 
     def apply(self, endpoint: str, plan: Plan, previous: int | None, *,
               only_if_newer: bool = False, fence: int | None = None) -> None:
-        current = self.applied(endpoint)
-        if only_if_newer and current is not None and current >= plan.generation:
-            raise WriteRefused(f"{endpoint} already at plan {current}")
-        if fence is not None:
-            if fence < self.fences.get(endpoint, 0):
-                raise WriteRefused(f"{endpoint}: fencing token {fence} is stale "
-                                   f"(fence {self.fences[endpoint]})")
-            self.fences[endpoint] = fence
+        fenced = decide_write(endpoint, plan.generation, current=self.applied(endpoint),
+                              highest_fence=self.fences.get(endpoint, 0),
+                              only_if_newer=only_if_newer, fence=fence)
+        if fenced is not None:
+            self.fences[endpoint] = fenced
         tree = plan.endpoints[endpoint]
         self.trees[(plan.generation, tree)] = plan.trees[tree]
         self.pointers[endpoint] = (plan.generation, tree)
@@ -92,7 +89,9 @@ class MemoryDns:
         return {g for g, _ in self.trees}
 
     def delete_generation(self, generation: int, *, keep_if_referenced: bool = False) -> bool:
-        if keep_if_referenced and any(g == generation for g, _ in self.pointers.values()):
+        if not decide_delete(generation, (g for g, _ in self.pointers.values()),
+                             keep_if_referenced=keep_if_referenced,
+                             present=generation in self.generations()):
             return False
         for key in [k for k in self.trees if k[0] == generation]:
             del self.trees[key]

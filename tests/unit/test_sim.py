@@ -139,7 +139,11 @@ def test_sleep_outside_a_task_runs_the_world():
     assert fired == [2.0, 3.0]
 
 
-def test_a_paused_task_waits_for_its_thaw():
+@pytest.mark.parametrize("pause_at, thaw_at, until, expected", [
+    (0.5, 3.25, 5.0, [0.0, 3.25, 4.25]),   # due while paused: runs at the thaw
+    (0.25, 0.5, 2.5, [0.0, 1.0, 2.0]),     # thawed before it was due: nothing changes
+])
+def test_a_paused_task_waits_for_its_thaw(pause_at, thaw_at, until, expected):
     sched = Scheduler()
     seen = []
 
@@ -149,26 +153,10 @@ def test_a_paused_task_waits_for_its_thaw():
             sched.sleep(1.0)
 
     task = sched.spawn("enactor-a", ticker)
-    sched.at(0.5, lambda: sched.pause(task))
-    sched.at(3.25, lambda: sched.thaw(task))
-    sched.run_until(5.0)
-    assert seen == [0.0, 3.25, 4.25]
-
-
-def test_a_thaw_before_the_task_was_due_changes_nothing():
-    sched = Scheduler()
-    seen = []
-
-    def ticker():
-        while True:
-            seen.append(sched.now)
-            sched.sleep(1.0)
-
-    task = sched.spawn("enactor-a", ticker)
-    sched.at(0.25, lambda: sched.pause(task))
-    sched.at(0.5, lambda: sched.thaw(task))
-    sched.run_until(2.5)
-    assert seen == [0.0, 1.0, 2.0]
+    sched.at(pause_at, lambda: sched.pause(task))
+    sched.at(thaw_at, lambda: sched.thaw(task))
+    sched.run_until(until)
+    assert seen == expected
 
 
 def test_a_killed_task_never_runs_again_and_its_finally_does_not_run():
