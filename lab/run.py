@@ -17,6 +17,7 @@ import dns.query
 from lab import config
 from lab.backends import SERVICES, plans_backend
 from lab.core.enactor import repair
+from lab.core.experiment import ENACTOR_POLL_S, PROBE_TIMEOUT_S, SERVE_STALE_EXTENSIONS
 from lab.core.faults import FaultKind
 from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.ports import TransientError
@@ -34,10 +35,7 @@ from lab.workerspec import ClientsSpec, EnactorSpec, PlannerSpec
 
 PLANNER_HOST, FIRST_ENACTOR_HOST, FIRST_PROBER_HOST, STALE_RESOLVER_HOST = 40, 41, 31, 39
 RESOLVER_IMAGE = "dnslab/recursor:dev"
-SERVE_STALE_EXTENSIONS = 20      # pdns-recursor: serve an expired record up to 20 x 30 s
 METRICS_PORT = 9100
-ENACTOR_POLL_S = 0.2             # an enactor's wait after a pass that applied nothing
-PROBE_TIMEOUT_S = 1.0            # a client's wait for an answer
 
 
 @contextmanager

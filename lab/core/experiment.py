@@ -14,6 +14,10 @@ from lab.core.verdict import Expect
 from lab.errors import ExperimentError
 
 MAX_DURATION_S = 86400
+# Settings every run has, in both worlds (lab/run.py, lab/sim/world.py).
+ENACTOR_POLL_S = 0.2             # an enactor's wait after a pass that applied nothing
+PROBE_TIMEOUT_S = 1.0            # a client's wait for an answer
+SERVE_STALE_EXTENSIONS = 20      # pdns-recursor: serve an expired record up to 20 x 30 s
 
 
 class Backend(StrEnum):

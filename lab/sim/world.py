@@ -21,6 +21,8 @@ import random
 from lab import config
 from lab.core.clients import IPV6_ENDPOINTS, client_blocks, clients_for
 from lab.core.enactor import repair
+from lab.core.experiment import (AUTHORITATIVE, ENACTOR_POLL_S, PROBE_TIMEOUT_S,
+                                 SERVE_STALE_EXTENSIONS)
 from lab.core.faults import Fault, FaultChannel, FaultKind
 from lab.core.history import Event, History, Kind
 from lab.core.loops import enactor_for, enactor_loop, planner_loop
@@ -32,14 +34,10 @@ from lab.core.runloop import time_bound
 from lab.sim.dnsmodel import NODATA, TIMEOUT, Authoritative, Resolver
 from lab.sim.sched import Scheduler, Task
 
-AUTHORITATIVE = "authoritative"
 CONTAINER_START_S = (0.3, 0.8)
 STORE_OP_S = (0.001, 0.003)
 DNS_OP_S = {"powerdns": (0.003, 0.010), "coredns": (0.001, 0.003)}
 ANSWER_S = 0.001
-PROBE_TIMEOUT_S = 1.0          # as lab/run.py passes to the real clients
-ENACTOR_POLL_S = 0.2
-SERVE_STALE_EXTENSIONS = 20
 
 
 class SimClock:
