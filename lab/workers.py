@@ -9,10 +9,9 @@ import time
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-import tenacity
 
 from lab.core.clients import Client
-from lab.core.enactor import EnactorSettings, Retrying, RetryEndpoint, Safeguards
+from lab.core.enactor import Safeguards
 from lab.core.loops import enactor_for, enactor_loop, planner_loop
 from lab.core.history import History, Kind
 from lab.core.planner import Planner
@@ -62,19 +61,6 @@ def run_planner(*, store_address: str, seed: int, period_s: float, max_seconds: 
 
 
 # -- enactor -------------------------------------------------------------------------------
-def tenacity_retrying(settings: EnactorSettings, sleep=time.sleep) -> Retrying:
-    """The enactors' per-endpoint retry policy: tenacity, exponential backoff with jitter,
-    capped, at most ``max_attempts`` attempts; gives up by re-raising RetryEndpoint."""
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(RetryEndpoint),
-        stop=tenacity.stop_after_attempt(settings.max_attempts),
-        wait=tenacity.wait_exponential(multiplier=settings.backoff_base_s,
-                                       max=settings.backoff_max_s)
-        + tenacity.wait_random(0, settings.backoff_base_s),
-        sleep=sleep, reraise=True)
-    return lambda attempt_once: retrying(attempt_once)
-
-
 def run_enactor(*, name: str, store_address: str, backend: DnsBackend, keep: int,
                 poll_s: float, max_seconds: float, metrics_port: int | None = None,
                 safeguards: list[str] = (), interlock_max_removed: float = 0.5) -> int:
@@ -85,10 +71,9 @@ def run_enactor(*, name: str, store_address: str, backend: DnsBackend, keep: int
     if unknown := set(safeguards) - set(Safeguards.NAMES) - {"interlock", "serve-stale"}:
         raise LabError(f"unknown safeguard {sorted(unknown)[0]!r}; known: "
                        f"{', '.join(Safeguards.NAMES)}, interlock")
-    enactor = enactor_for(name, store, backend, history, sleep=time.sleep, faults=faults,
-                          keep=keep, mitigations=safeguards,
-                          interlock_max_removed=interlock_max_removed,
-                          retrying=lambda settings: tenacity_retrying(settings))
+    enactor = enactor_for(name, store, backend, history, sleep=time.sleep,
+                          random=random.Random().random, faults=faults, keep=keep,
+                          mitigations=safeguards, interlock_max_removed=interlock_max_removed)
     log(f"{name}: applying plans (clean-up keeps {keep} generations; safeguards: "
         f"{', '.join(safeguards) or 'none'})")
     enactor_loop(enactor, history, WALL, poll_s=poll_s, max_seconds=max_seconds,

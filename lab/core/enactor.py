@@ -73,9 +73,11 @@ class EnactorSettings:
     safeguards: Safeguards = field(default_factory=Safeguards)
 
 
-def backoff(attempt: int, settings: EnactorSettings) -> float:
-    """Exponential backoff for the n-th failed attempt (1-based)."""
-    return min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1))
+def backoff(attempt: int, settings: EnactorSettings, jitter: float = 0.0) -> float:
+    """The wait after the n-th failed attempt (1-based): exponential, capped, plus ``jitter``
+    (0 to 1) of one base interval, so enactors that collided do not collide again."""
+    return min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1)) + \
+        settings.backoff_base_s * jitter
 
 
 class RetryEndpoint(Exception):
@@ -83,13 +85,17 @@ class RetryEndpoint(Exception):
 
 
 # A retry policy runs one attempt function until it returns, re-running it when it raises
-# RetryEndpoint and re-raising that when it gives up. The workers inject tenacity's.
+# RetryEndpoint and re-raising that when it gives up.
 Retrying = Callable[[Callable[[], None]], None]
 
 
-def backoff_retrying(settings: EnactorSettings, sleep: Callable[[float], None]) -> Retrying:
-    """The core's own policy (for the deterministic simulation): capped exponential backoff,
-    at most ``settings.max_attempts`` attempts."""
+def backoff_retrying(settings: EnactorSettings, sleep: Callable[[float], None],
+                     random: Callable[[], float] = lambda: 0.0) -> Retrying:
+    """The enactors' one retry policy, in both worlds: at most ``settings.max_attempts``
+    attempts, waiting ``backoff`` between them with jitter drawn from the injected
+    ``random`` (the real workers' own generator, the simulation's seeded one). Deciding (how
+    long, whether to stop) is here; doing (sleeping) is the injected ``sleep``, as in
+    tenacity."""
     def run(attempt_once: Callable[[], None]) -> None:
         for attempt in range(1, settings.max_attempts + 1):
             try:
@@ -97,7 +103,7 @@ def backoff_retrying(settings: EnactorSettings, sleep: Callable[[float], None]) 
             except RetryEndpoint:
                 if attempt == settings.max_attempts:
                     raise
-                sleep(backoff(attempt, settings))
+                sleep(backoff(attempt, settings, random()))
     return run
 
 

@@ -5,7 +5,7 @@ after a pass that applied nothing. Both stop by themselves after ``max_seconds``
 
 from typing import Callable
 
-from lab.core.enactor import Enactor, EnactorSettings, Pass, Retrying, Safeguards
+from lab.core.enactor import Enactor, EnactorSettings, Pass, Safeguards, backoff_retrying
 from lab.core.interlock import SafetyInterlock
 from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.history import History, Kind
@@ -56,15 +56,14 @@ def enactor_loop(enactor: Enactor, history: History, clock, *, poll_s: float,
 
 
 def enactor_for(name: str, store: PlanStore, backend: DnsBackend, history: History, *,
-                sleep: Callable[[float], None], faults: Faults, keep: int, mitigations,
-                interlock_max_removed: float = 0.5,
-                retrying: Callable[[EnactorSettings], Retrying] | None = None) -> Enactor:
-    """An enactor with the run's mitigations: its own safeguards, and the interlock wrapped
-    around its DNS backend. ``retrying`` makes the retry policy from the settings (the real
-    workers use tenacity's; default: the core's own backoff)."""
+                sleep: Callable[[float], None], random: Callable[[], float], faults: Faults,
+                keep: int, mitigations, interlock_max_removed: float = 0.5) -> Enactor:
+    """An enactor with the run's mitigations (its own safeguards, and the interlock wrapped
+    around its DNS backend) and the one retry policy (``backoff_retrying``, jitter from
+    ``random``)."""
     if "interlock" in mitigations:
         backend = SafetyInterlock(backend, DEFAULT_ENDPOINTS,
                                   max_removed_fraction=interlock_max_removed)
     settings = EnactorSettings(keep_generations=keep, safeguards=Safeguards.named(mitigations))
     return Enactor(name, store, backend, history, sleep=sleep, faults=faults,
-                   settings=settings, retrying=retrying(settings) if retrying else None)
+                   settings=settings, retrying=backoff_retrying(settings, sleep, random))

@@ -82,24 +82,33 @@ READS = frozenset({"newest", "get", "generations", "applied", "intact", "address
 
 
 class _Slow:
-    """A plan store or DNS backend whose every write (and lock operation) takes a seeded
-    while before it happens: a scheduling point where another worker can run. Reads are
-    instant snapshots (a read then a write still leaves the write's while for others)."""
+    """A plan store or DNS backend whose every operation takes a seeded while. A write (or
+    lock operation) happens after its while: a scheduling point where another worker can
+    run. A read is an instant snapshot whose while is paid at the worker's next sleep
+    (``Scheduler.charge``): time passes as it does on the real lab, so workers that poll
+    on the same period do not stay locked in one phase, without a scheduling point per
+    read."""
 
     def __init__(self, inner, sched: Scheduler, rng: random.Random, span: tuple[float, float]):
         self._inner = inner
         lo, width = span[0], span[1] - span[0]
-        draw, sleep = rng.random, sched.sleep
+        draw, sleep, charge = rng.random, sched.sleep, sched.charge
 
         def slow(method):
             def call(*args, **kwargs):
                 sleep(lo + width * draw())
                 return method(*args, **kwargs)
             return call
+
+        def timed(method):
+            def call(*args, **kwargs):
+                charge(lo + width * draw())
+                return method(*args, **kwargs)
+            return call
         for name in dir(inner):
             attr = getattr(inner, name)
             if not name.startswith("_") and callable(attr):
-                setattr(self, name, attr if name in READS else slow(attr))
+                setattr(self, name, timed(attr) if name in READS else slow(attr))
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
@@ -149,7 +158,8 @@ class SimWorld:
 
         def run() -> None:
             enactor = enactor_for(name, self.slow_store, self.slow_dns, self.history,
-                                  sleep=self.sched.sleep, faults=self.faults,
+                                  sleep=self.sched.sleep, random=self.rng.random,
+                                  faults=self.faults,
                                   keep=s.keep_generations, mitigations=s.mitigations,
                                   interlock_max_removed=s.interlock_max_removed_fraction)
             enactor_loop(enactor, self.history, SimClock(self.sched), poll_s=ENACTOR_POLL_S,

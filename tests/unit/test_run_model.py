@@ -115,12 +115,13 @@ def test_summary_of_a_quiet_run_holds_and_status_overrides():
     assert outage([])["total_probes"] == 0
 
 
-def test_tenacity_policy_retries_then_gives_up():
-    from lab.core.enactor import EnactorSettings, RetryEndpoint
-    from lab.workers import tenacity_retrying
+def test_the_retry_policy_retries_with_jitter_then_gives_up():
+    from lab.core.enactor import EnactorSettings, RetryEndpoint, backoff_retrying
     slept, calls = [], []
-    policy = tenacity_retrying(EnactorSettings(max_attempts=4, backoff_base_s=0.1,
-                                               backoff_max_s=0.3), sleep=slept.append)
+    draws = iter([0.5, 1.0, 0.0])
+    policy = backoff_retrying(EnactorSettings(max_attempts=4, backoff_base_s=0.1,
+                                              backoff_max_s=0.3), slept.append,
+                              lambda: next(draws))
 
     def flaky():
         calls.append(1)
@@ -128,8 +129,9 @@ def test_tenacity_policy_retries_then_gives_up():
             raise RetryEndpoint("lock held")
 
     policy(flaky)
-    assert len(calls) == 3 and len(slept) == 2 and all(0 < s <= 0.4 for s in slept)
+    assert len(calls) == 3 and slept == pytest.approx([0.1 + 0.05, 0.2 + 0.1])
     calls.clear()
+    draws = iter([0.0] * 3)
 
     def never():
         calls.append(1)
