@@ -286,7 +286,8 @@ def cmd_compare(args) -> int:
         return 0
     baseline = Path(args.baseline) if args.baseline else None
     if baseline is not None:
-        compare.check_baseline(baseline, s, suite.identity(path))
+        compare.check_baseline(baseline, s, suite.identity(path),
+                               world="simulation" if args.sim else "lab")
     with _world(args) as run:
         staging = results.stage(out, uuid.uuid4().hex[:6])
         rows = compare.run_variants(plan, s, path, staging, run, baseline, echo=_say)

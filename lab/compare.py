@@ -40,19 +40,21 @@ def scenario_for(s: Scenario, parts: tuple[str, ...]) -> Scenario:
     return dataclasses.replace(s, mitigations=parts)
 
 
-def check_baseline(run_dir: Path, s: Scenario, identity: dict) -> None:
+def check_baseline(run_dir: Path, s: Scenario, identity: dict, world: str = "lab") -> None:
     """An earlier run may stand in for the ``none`` variant only if it ran the same file
-    (same bytes), seed, backend and duration with no safeguard, and was decided."""
+    (same bytes), seed, backend and duration with no safeguard, in the same world (real lab
+    or simulation), and was decided."""
     from lab.errors import LabError
     try:
         summary = json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError) as e:
         raise LabError(f"--baseline {run_dir}: no readable summary.json there ({e})") from None
     want = {"experiment.sha256": identity.get("sha256"), "seed": s.seed, "backend": s.backend,
-            "duration_s": s.duration_s, "mitigations": []}
+            "duration_s": s.duration_s, "mitigations": [], "world": world}
     have = {"experiment.sha256": (summary.get("experiment") or {}).get("sha256"),
             "seed": summary.get("seed"), "backend": summary.get("backend"),
-            "duration_s": summary.get("duration_s"), "mitigations": summary.get("mitigations")}
+            "duration_s": summary.get("duration_s"), "mitigations": summary.get("mitigations"),
+            "world": summary.get("world", "lab")}
     if differ := [k for k in want if want[k] != have[k]]:
         raise LabError(f"--baseline {run_dir}: not a run of this comparison's baseline "
                        f"({', '.join(f'{k} {have[k]!r}, not {want[k]!r}' for k in differ)})")
