@@ -70,9 +70,12 @@ def test_a_baseline_must_be_a_decided_run_of_the_same_file_seed_backend_and_dura
     for change, words in [({"seed": 2}, "seed 2, not 1"),
                           ({"mitigations": ["fencing"]}, "mitigations"),
                           ({"experiment": {"sha256": "0" * 64}}, "experiment.sha256"),
-                          ({"verdict": "aborted"}, "ended aborted")]:
+                          ({"verdict": "aborted"}, "ended aborted"),
+                          ({"world": "simulation"}, "world 'simulation', not 'lab'")]:
         (tmp_path / "summary.json").write_text(json.dumps({**good, **change}))
         with pytest.raises(LabError, match=words):
             compare.check_baseline(tmp_path, s, ident)
     with pytest.raises(LabError, match="no readable summary.json"):
         compare.check_baseline(tmp_path / "absent", s, ident)
+    (tmp_path / "summary.json").write_text(json.dumps({**good, "world": "simulation"}))
+    compare.check_baseline(tmp_path, s, ident, world="simulation")
