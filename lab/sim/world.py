@@ -92,7 +92,7 @@ class _Slow:
     def __init__(self, inner, sched: Scheduler, rng: random.Random, span: tuple[float, float]):
         self._inner = inner
         lo, width = span[0], span[1] - span[0]
-        draw, sleep, charge = rng.random, sched.sleep, sched.charge
+        draw, sleep = rng.random, sched.sleep
 
         def slow(method):
             def call(*args, **kwargs):
@@ -100,10 +100,12 @@ class _Slow:
                 return method(*args, **kwargs)
             return call
 
-        def timed(method):
-            def call(*args, **kwargs):
-                charge(lo + width * draw())
-                return method(*args, **kwargs)
+        def timed(method):       # Scheduler.charge, inlined: reads are most calls
+            def call(*args):
+                task = sched.current
+                if task is not None:
+                    task.debt += lo + width * draw()
+                return method(*args)
             return call
         for name in dir(inner):
             attr = getattr(inner, name)
