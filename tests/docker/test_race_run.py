@@ -103,7 +103,11 @@ def test_blast_radius_follows_the_ttls(race):
         assert direct and resolver, endpoint
         assert direct[0] - t_empty <= interval + 0.3, (endpoint, direct[0] - t_empty)
         assert direct[-1] <= t_repair + interval, (endpoint, direct[-1] - t_repair)
-        assert resolver[0] >= direct[0]
+        # No resolver client fails before the deletion (its event is stamped when the
+        # clean-up's transaction has returned, a few ms after it took effect). It may fail
+        # before the first direct client does: when the resolver's cached answer expired
+        # right at the deletion, the first to ask after it is whoever probes first.
+        assert resolver[0] >= t_empty - 0.25, (endpoint, resolver[0] - t_empty)
         assert resolver[0] - t_empty <= ttl + interval + 0.5, (endpoint, resolver[0] - t_empty)
         cached_for = resolver[-1] - resolver[0]
         assert neg - interval - 1.0 <= cached_for <= neg + 1.0, (endpoint, cached_for)
