@@ -1,4 +1,5 @@
-"""One guard decision: what an endpoint write and a plan clean-up do under the safeguards.
+"""One guard decision: what an endpoint write and a plan clean-up do under the safeguards,
+and what the safety interlock (lab/core/interlock.py) lets through.
 
 Every DNS backend (PowerDNS, CoreDNS, the simulation's memory backend) reads what the
 decision needs - the generation an endpoint points at, the highest fencing token a write to
@@ -9,7 +10,7 @@ the keys it read) the decision holds atomically; PowerDNS 4.x has no conditional
 its window between the read and the PATCH stays open (lab/backends/pdns_plans.py).
 """
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from lab.core.ports import WriteRefused
 
@@ -36,3 +37,28 @@ def decide_delete(generation: int, pointed_at: Iterable[int | None], *,
     endpoint points at it. A generation with no records left (``present`` False) has
     nothing to keep: True."""
     return not (present and keep_if_referenced and generation in set(pointed_at))
+
+
+def decide_interlock_write(endpoint: str, generation: int, *, new: set[str],
+                           current: set[str], max_removed_fraction: float) -> None:
+    """The safety interlock's check of a write (lab/core/interlock.py): raises WriteRefused
+    when plan ``generation`` would leave ``endpoint`` with no addresses, or remove more than
+    ``max_removed_fraction`` of its ``current`` addresses at once (the velocity control)."""
+    if not new:
+        raise WriteRefused(f"interlock: plan {generation} would leave {endpoint} "
+                           "with no addresses")
+    removed = len(current - new) / len(current) if current else 0.0
+    if removed > max_removed_fraction:
+        raise WriteRefused(
+            f"interlock: plan {generation} would remove {removed:.0%} of "
+            f"{endpoint}'s capacity at once (limit {max_removed_fraction:.0%})")
+
+
+def decide_interlock_delete(generation: int, users: Sequence[str], *,
+                            kept: bool = False) -> None:
+    """The safety interlock's check of a clean-up: raises WriteRefused when endpoints
+    (``users``) point at ``generation``, or the backend's own guarded deletion ``kept`` it
+    (an endpoint came to point at it after ``users`` was read)."""
+    if users or kept:
+        raise WriteRefused(f"interlock: deleting plan {generation} would leave "
+                           f"{', '.join(users) or 'an endpoint'} with no addresses")

@@ -96,3 +96,20 @@ def test_interlock_velocity_control():
 def test_safeguards_by_name():
     s = Safeguards.named(["fencing", "interlock", "self-repair"])
     assert s == Safeguards(fencing=True, self_repair=True)
+
+
+def test_interlock_refuses_an_empty_plan_without_reading_the_endpoint():
+    """A read is a request (and, in the simulation, a seeded while): none is spent on a
+    write the interlock refuses whatever the endpoint holds."""
+    _, _, _, mem, _, _ = world()
+    reads = []
+
+    class Counting:
+        def __getattr__(self, name):
+            if name == "addresses":
+                reads.append(name)
+            return getattr(mem, name)
+
+    with pytest.raises(WriteRefused, match="no addresses"):
+        SafetyInterlock(Counting(), ["ep"]).apply("ep", Plan(3, {"t": ()}, {"ep": "t"}), None)
+    assert reads == []
