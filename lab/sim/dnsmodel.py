@@ -47,10 +47,9 @@ class Answer:
 
 
 class Authoritative:
-    def __init__(self, dns, *, zone: str, backend: str, alias: str, empty_answer: str,
+    def __init__(self, dns, *, backend: str, alias: str, empty_answer: str,
                  record_ttl_s: float, negative_ttl_s: float):
         self.dns = dns                   # lab.core.memory.MemoryDns
-        self.zone = zone
         self.coredns = backend == "coredns"
         self.alias = alias
         self.empty_answer = empty_answer

@@ -26,6 +26,7 @@ class Task:
         self.dead = False
         self.due_while_paused = False
         self.debt = 0.0          # time its instant reads took, paid at its next sleep
+        #                          (lab/sim/world.py's reads add to it)
 
 
 class Scheduler:
@@ -96,12 +97,6 @@ class Scheduler:
         heapq.heappush(self._heap, (self.now + seconds if seconds > 0 else self.now,
                                     self._seq, task))
         self._main.switch()
-
-    def charge(self, seconds: float) -> None:
-        """In a task: an operation that took ``seconds`` but let nothing else run (an
-        instant read); the time passes at the task's next sleep."""
-        if self.current is not None:
-            self.current.debt += seconds
 
     def pause(self, task: Task) -> None:
         task.paused = True

@@ -18,7 +18,6 @@ What stands in for the outside:
 
 import random
 
-from lab import config
 from lab.core.clients import IPV6_ENDPOINTS, client_blocks, clients_for
 from lab.core.enactor import repair
 from lab.core.experiment import (AUTHORITATIVE, ENACTOR_POLL_S, PROBE_TIMEOUT_S,
@@ -85,7 +84,7 @@ class _Slow:
     """A plan store or DNS backend whose every operation takes a seeded while. A write (or
     lock operation) happens after its while: a scheduling point where another worker can
     run. A read is an instant snapshot whose while is paid at the worker's next sleep
-    (``Scheduler.charge``): time passes as it does on the real lab, so workers that poll
+    (``Task.debt``): time passes as it does on the real lab, so workers that poll
     on the same period do not stay locked in one phase, without a scheduling point per
     read."""
 
@@ -100,7 +99,7 @@ class _Slow:
                 return method(*args, **kwargs)
             return call
 
-        def timed(method):       # Scheduler.charge, inlined: reads are most calls
+        def timed(method):       # reads are most calls: kept to one attribute lookup
             def call(*args):
                 task = sched.current
                 if task is not None:
@@ -135,7 +134,7 @@ class SimWorld:
         self.store = MemoryPlanStore(clock=lambda: self.sched.now)
         self.dns = MemoryDns()
         self.faults = SimFaults(lambda: self.sched.sleep(0.0))
-        self.auth = Authoritative(self.dns, zone=config.ZONE, backend=s.backend, alias=s.alias,
+        self.auth = Authoritative(self.dns, backend=s.backend, alias=s.alias,
                                   empty_answer=s.empty_answer, record_ttl_s=s.record_ttl_s,
                                   negative_ttl_s=s.effective_negative_ttl_s)
         self.resolver = Resolver(self.auth, serve_stale_extensions=SERVE_STALE_EXTENSIONS

@@ -212,7 +212,7 @@ def backend(generation: int = 1) -> MemoryDns:
 
 
 def authoritative(dns, *, backend_name="powerdns", alias="flattened", empty="nxdomain"):
-    return Authoritative(dns, zone="lab.test", backend=backend_name, alias=alias,
+    return Authoritative(dns, backend=backend_name, alias=alias,
                          empty_answer=empty, record_ttl_s=TTL, negative_ttl_s=NEG)
 
 
