@@ -448,6 +448,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_compare)
 
+    from lab.search.command import add_parser as search_parser
+    search_parser(sub, BACKENDS, _env_backend())
+
     s = sub.add_parser("diff", help="a real run (or suite) and its simulation side by side: "
                                     "verdict, invariants, emptied endpoints, outage per group")
     s.add_argument("real", help="results of the real run or suite")

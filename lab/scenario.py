@@ -18,6 +18,7 @@ from lab.core.experiment import (  # noqa: F401  (the model, named from here by 
     AUTHORITATIVE, BACKENDS, MAX_DURATION_S, MITIGATIONS, AliasStyle, Backend, EmptyAnswer,
     Mitigation, Origin, Scenario, TimedFault, check_together)
 from lab.core.faults import CHANNEL_KINDS, Fault, FaultKind
+from lab.core.faultspace import FaultSpace
 from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.verdict import Expect
 from lab.experiment_yaml import ExperimentError
@@ -54,7 +55,7 @@ DIFFERS_QUANTITIES = ("verdict", "as-expected", "emptied", "resolver outage", "d
                                                     "applied-generation-monotonic",
                                                     "endpoint-never-empty")))
 MAX_WHY_CHARS = 400
-_SIMPLE = {f.name: f for f in fields(Scenario) if f.name not in (*_LISTS, "origin")}
+_SIMPLE = {f.name: f for f in fields(Scenario) if f.name not in (*_LISTS, "origin", "search")}
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool,
           "float | None": (int, float, type(None))}
 _SAID = {"int": "a whole number", "float": "a number", "str": "text", "bool": "true or false",
@@ -85,7 +86,8 @@ def load(path: str | Path) -> Scenario:
         what = "empty" if raw is None else f"a {type(raw).__name__}"
         raise ExperimentError(f"{at()}: the file is {what}; an experiment is a mapping of "
                               "fields (title:, expect:, ...)")
-    values = {key: _simple(at, key, value) for key, value in raw.items() if key not in _LISTS}
+    values = {key: _simple(at, key, value) for key, value in raw.items()
+              if key not in (*_LISTS, "search")}
     values = {k: v for k, v in values.items() if k in _SIMPLE}
     for required in ("title", "expect"):
         if required not in values:
@@ -98,9 +100,10 @@ def load(path: str | Path) -> Scenario:
                               f"{_shown(faults_raw)}")
     faults = tuple(_fault(at, i, f, enactors) for i, f in enumerate(faults_raw))
     differs = _differs(at, raw.get("simulation_differs"))
+    space = _search(at, raw.get("search"), enactors)
     s = Scenario(**values, enactors=tuple(enactors), faults=faults,
                  mitigations=tuple(Mitigation(m) for m in mitigations),
-                 simulation_differs=differs, origin=at)
+                 simulation_differs=differs, search=space, origin=at)
     check_together(s, at, duration_from="duration_s")
     return s
 
@@ -115,7 +118,7 @@ def _simple(at: Origin, key, value):
         return value
     f = _SIMPLE.get(key) if isinstance(key, str) else None
     if f is None:
-        near = difflib.get_close_matches(key.lower(), [*_SIMPLE, *_LISTS, "description"], 1) \
+        near = difflib.get_close_matches(key.lower(), [*_SIMPLE, *_LISTS, "description", "search"], 1) \
             if isinstance(key, str) else []
         raise ExperimentError(f"{at(key)}: unknown field {_shown(key)}"
                               + (f"; did you mean {near[0]!r}?" if near else ""))
@@ -200,6 +203,61 @@ def _differs(at: Origin, raw) -> tuple[tuple[str, str], ...]:
         _single_line(at, f"simulation_differs.{key}", why)
         out.append((key, why))
     return tuple(out)
+
+
+# The `search:` section: the fault space of `dnslab search` (lab/core/faultspace.py).
+SEARCH_NUMBERS = {"window_s": (0.1, 3600.0), "max_seconds": (0.1, 3600.0),
+                  "duration_s": (0.1, float(MAX_DURATION_S))}
+SEARCH_COUNTS = {"max_faults": (1, 20), "max_burst": (1, 1000), "max_lock_losses": (1, 100)}
+SEARCH_LISTS = ("kinds", "targets", "steps")
+
+
+def _search(at: Origin, raw, enactors: list[str]) -> FaultSpace | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{at('search')}: field 'search' must be a mapping (window_s:, "
+                              f"max_seconds:, kinds:, ...), not {_shown(raw)}")
+    known = (*SEARCH_NUMBERS, *SEARCH_COUNTS, *SEARCH_LISTS)
+    values: dict = {}
+    for key, value in raw.items():
+        where = at("search", key)
+        if key not in known:
+            near = difflib.get_close_matches(str(key).lower(), known, 1)
+            raise ExperimentError(f"{where}: search: unknown field {_shown(key)}"
+                                  + (f"; did you mean {near[0]!r}?" if near else ""))
+        if key in SEARCH_NUMBERS:
+            lo, hi = SEARCH_NUMBERS[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not lo <= value <= hi:
+                raise ExperimentError(f"{where}: search.{key}: must be a number of seconds "
+                                      f"from {lo:g} to {hi:g}, not {_shown(value)}")
+            values[key] = float(value)
+        elif key in SEARCH_COUNTS:
+            lo, hi = SEARCH_COUNTS[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ExperimentError(f"{where}: search.{key}: must be a whole number from "
+                                      f"{lo} to {hi}, not {_shown(value)}")
+            values[key] = value
+        else:
+            allowed = {"kinds": [k.value for k in FaultKind],
+                       "targets": [*enactors, "planner"], "steps": list(STEPS)}[key]
+            if not isinstance(value, list) or not value or \
+                    any(not isinstance(v, str) or v not in allowed for v in value):
+                raise ExperimentError(f"{where}: search.{key}: must be a non-empty list of "
+                                      f"{', '.join(allowed)}, not {_shown(value)}")
+            values[key] = tuple(FaultKind(v) for v in value) if key == "kinds" \
+                else tuple(dict.fromkeys(value))
+    space = FaultSpace(**values)
+    if space.duration_s is not None and space.duration_s <= space.window_s:
+        raise ExperimentError(f"{at('search', 'duration_s')}: search.duration_s "
+                              f"({space.duration_s:g} s) must be longer than search.window_s "
+                              f"({space.window_s:g} s): faults start within the window")
+    if not space.atoms(tuple(enactors)):
+        raise ExperimentError(f"{at('search')}: search: kinds {', '.join(space.kinds)} and "
+                              f"targets {', '.join(space.targets)} leave no fault to draw; "
+                              "widen one of them")
+    return space
 
 
 def _fault(origin: Origin, i: int, raw, enactors: list[str]) -> TimedFault:
@@ -331,6 +389,19 @@ def json_schema() -> dict:
             "count": {"type": "integer", "minimum": 0, "maximum": 10000},
         }}
     props["faults"] = {"type": ["array", "null"], "items": fault}
+    props["search"] = {
+        "type": ["object", "null"], "additionalProperties": False,
+        "description": "the fault space of `dnslab search` (default: every fault kind, "
+                       "target and step)",
+        "properties": {
+            **{k: {"type": "number", "minimum": lo, "maximum": hi}
+               for k, (lo, hi) in SEARCH_NUMBERS.items()},
+            **{k: {"type": "integer", "minimum": lo, "maximum": hi}
+               for k, (lo, hi) in SEARCH_COUNTS.items()},
+            "kinds": {"type": "array", "minItems": 1,
+                      "items": {"enum": [k.value for k in FaultKind]}},
+            "targets": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            "steps": {"type": "array", "minItems": 1, "items": {"enum": list(STEPS)}}}}
     props["simulation_differs"] = {
         "type": ["object", "null"], "additionalProperties": False,
         "description": "what the simulation cannot reproduce of the real run, and why",

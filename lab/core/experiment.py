@@ -8,10 +8,14 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.core.faults import Fault
 from lab.core.verdict import Expect
 from lab.errors import ExperimentError
+
+if TYPE_CHECKING:
+    from lab.core.faultspace import FaultSpace
 
 MAX_DURATION_S = 86400
 # Settings every run has, in both worlds (lab/run.py, lab/sim/world.py).
@@ -113,6 +117,9 @@ class Scenario:
     # What the simulation cannot reproduce of the real run: (quantity, why) pairs, quantities
     # as `dnslab diff` names them (lab/core/agreement.py).
     simulation_differs: tuple[tuple[str, str], ...] = ()
+    # The fault space `dnslab search` draws schedules from (lab/core/faultspace.py); None:
+    # its default.
+    search: "FaultSpace | None" = None
     origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property

@@ -132,9 +132,14 @@ class RunLoop:
     def __init__(self, scenario, world: World, clock: Clock, *,
                  sink: Callable[[Event], None] | None = None, echo=print,
                  shield: Callable[[], ContextManager] = nullcontext,
-                 errors: tuple[type, ...] = (), probes: bool = True):
+                 errors: tuple[type, ...] = (), probes: bool = True,
+                 method_only: bool = False):
         self.s = scenario
         self.probes = probes      # False: the control plane only (schedule search), no clients
+        # True: end after the method (and the hold when an endpoint emptied): no repair, no
+        # steady state afterwards. Schedule search needs the prefix only; it is the same
+        # prefix a full run has.
+        self.method_only = method_only
         self.world = world
         self.clock = clock
         self.echo = echo
@@ -145,6 +150,11 @@ class RunLoop:
         self.pending: list[_Pending] = []
         self._structure: list[Event] = []
         self._dirty = self._empty = self._faults_dirty = False
+        # While structural events arrive in time order (always in the simulation), the
+        # emptied check is kept as they come; out of order, it is redone from the sorted list.
+        self._in_order = True
+        self._last_structural_t = -math.inf
+        self._active: dict[str, int] = {}
         self._clients: set = set()
         self._affected: set = set()
         self._stopping = False
@@ -164,8 +174,17 @@ class RunLoop:
                 self._affected.add(client)
         elif event.kind in STRUCTURAL:
             self._structure.append(event)
-            if event.kind is Kind.PLAN_DELETED:
+            if event.t < self._last_structural_t:
+                self._in_order = False       # workers' streams interleaved (the real lab)
                 self._dirty = True
+            self._last_structural_t = max(self._last_structural_t, event.t)
+            if event.kind is Kind.PLAN_DELETED:
+                if not self._in_order:
+                    self._dirty = True
+                elif event.data["generation"] in self._active.values():
+                    self._empty = True
+            elif event.kind in (Kind.ENDPOINT_APPLIED, Kind.REPAIRED):
+                self._active[event.data["endpoint"]] = event.data["generation"]
             elif event.kind in (Kind.FAULT_STARTED, Kind.FAULT_ARMED):
                 self._faults_dirty = True
 
@@ -210,8 +229,11 @@ class RunLoop:
                           f"{FIRST_PLAN_WITHIN_S:.0f} s; see the enactors' logs "
                           "(`docker logs dnslab-worker-enactor-a`)")
         self.world.start_clients()
-        if self.probes and not self.wait(FIRST_PROBES_WITHIN_S,
-                                         lambda: len(self._clients) >= s.clients):
+        # Without probes, a world may still say when its clients would have started (the
+        # simulation does, so the control-plane path injects when a full run would).
+        ready = (lambda: len(self._clients) >= s.clients) if self.probes else \
+            getattr(self.world, "clients_ready", None)
+        if ready is not None and not self.wait(FIRST_PROBES_WITHIN_S, ready):
             raise Aborted(f"not all {s.clients} clients probed within "
                           f"{FIRST_PROBES_WITHIN_S:.0f} s")
 
@@ -231,6 +253,8 @@ class RunLoop:
         self.phase(Phase.OBSERVE)
         if self.emptied_yet():
             self.wait(s.hold_stuck_s)
+            if self.method_only:
+                return
             if s.repair:
                 self.phase(Phase.REPAIR)
                 self._stopping = False
@@ -238,6 +262,8 @@ class RunLoop:
                 self.echo(f"run: operator repair pointed every endpoint at plan {generation}")
                 self.phase(Phase.RECOVER)
                 self.wait(s.recovery_window_s)
+        elif self.method_only:
+            return
         else:
             self.wait(2 * s.client_interval_s + 1)
         while self.pending:
@@ -296,7 +322,8 @@ class RunLoop:
                           f"clients affected, beyond stop_clients_affected_fraction {bound}")
 
     def emptied_yet(self) -> bool:
-        """Has an endpoint lost its active plan? Re-checked only after a new deletion."""
+        """Has an endpoint lost its active plan? Kept as events come while they come in
+        order; otherwise re-checked after each new deletion."""
         if self._dirty:
             self._dirty = False
             self._empty = emptied(self._structure_sorted()) is not None

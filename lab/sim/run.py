@@ -19,12 +19,14 @@ def simulate(scenario, out: Path, *, echo=print, experiment: dict | None = None)
                    world_name=WORLD, echo=echo, experiment=experiment, stream_events=False)
 
 
-def control_plane(scenario, *, sink=None) -> tuple[RunResult, list]:
+def control_plane(scenario, *, sink=None, method_only: bool = False
+                  ) -> tuple[RunResult, list]:
     """The control plane only (planner, enactors, faults, the run loop; no clients): the
     fast path for schedule search. Returns how the run ended and its history (check it with
-    lab.core.checkers.check_all). No files are written."""
+    lab.core.checkers.check_all). No files are written. ``method_only``: stop after the
+    method (lab.core.runloop.RunLoop)."""
     sched = Scheduler()
     loop = RunLoop(scenario, SimWorld(scenario, sched, probes=False), SimClock(sched),
-                   sink=sink, echo=lambda m: None, probes=False)
+                   sink=sink, echo=lambda m: None, probes=False, method_only=method_only)
     result = loop.run()
     return result, sorted(loop.history.events(), key=lambda e: e.t)

@@ -122,7 +122,11 @@ class SimWorld:
         self.s = scenario
         self.sched = sched
         self.probes = probes
-        self.rng = random.Random(f"sim/{scenario.seed}")   # latencies and start times
+        self.rng = random.Random(f"sim/{scenario.seed}")   # latencies and worker starts
+        # Clients draw from their own stream, so the control plane runs the same with
+        # clients or without (the fast path of schedule search replays as a full run).
+        self.client_rng = random.Random(f"sim/{scenario.seed}/clients")
+        self._clients_ready_at: float | None = None
         self.tasks: dict[str, Task] = {}
         self.sink_error = lambda: None
         self.stopped = False
@@ -177,18 +181,26 @@ class SimWorld:
 
     # -- clients ------------------------------------------------------------------------------
     def start_clients(self) -> None:
-        if not self.probes:
-            return
         s = self.s
         endpoints = list(DEFAULT_ENDPOINTS)
         lo, hi = CONTAINER_START_S
+        ready = self.sched.now
         for j, (first, count) in enumerate(client_blocks(s.clients, s.prober_containers)):
             source = f"clients-{j + 1}"
-            start = self.sched.now + lo + (hi - lo) * self.rng.random()
+            start = self.sched.now + lo + (hi - lo) * self.client_rng.random()
             clients = clients_for(first, count, endpoints, IPV6_ENDPOINTS)
             for i, c in enumerate(clients):
-                self.sched.at(start + s.client_interval_s * i / max(1, len(clients)),
-                              self._prober(c, source))
+                first_probe = start + s.client_interval_s * i / max(1, len(clients))
+                ready = max(ready, first_probe)
+                if self.probes:
+                    self.sched.at(first_probe, self._prober(c, source))
+        self._clients_ready_at = ready
+
+    def clients_ready(self) -> bool:
+        """Whether every client has sent its first probe, with clients or without: the run
+        loop waits on it in the control-plane-only path, so injection starts when it would
+        in a full run."""
+        return self._clients_ready_at is not None and self.sched.now >= self._clients_ready_at
 
     def _prober(self, c, source: str):
         """One client's probes, each scheduling the next."""
