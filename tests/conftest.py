@@ -34,6 +34,14 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(skip)
 
 
+def pytest_collection_finish(session):
+    """The safeguard campaign (tests/campaign.py) starts now when its test is selected: in
+    the background, so it runs while the Docker tier waits on real time."""
+    if any(i.nodeid.startswith("tests/unit/test_search_campaign.py") for i in session.items):
+        from tests import campaign
+        campaign.start()
+
+
 _docker_outcomes: dict[str, int] = {"passed": 0, "skipped": 0, "other": 0}
 
 
@@ -46,6 +54,8 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    from tests import campaign
+    campaign.stop()
     if REQUIRE_DOCKER and _docker_outcomes["skipped"]:
         print(f"\nDNSLAB_REQUIRE_DOCKER=1: {_docker_outcomes['skipped']} Docker-tier test(s) "
               "skipped; that is a failure here")

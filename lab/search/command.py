@@ -10,15 +10,11 @@ import sys
 import uuid
 from pathlib import Path
 
-from lab import compare, results, suite
-from lab.core.faultspace import FaultSpace
 from lab.errors import LabError
-from lab.search import dist, report
-from lab.search.engine import search
-from lab.search.strategies import STRATEGIES
-from lab.search.trial import VIOLATIONS
+from lab.search.names import STRATEGIES, VIOLATIONS
 
 ANY = "any"
+CLIENT_SIDE = ("serve-stale",)     # mitigations outside the control plane
 
 
 def finds(spec: str) -> tuple[str, ...]:
@@ -31,7 +27,8 @@ def finds(spec: str) -> tuple[str, ...]:
     return names
 
 
-def space_for(s, args) -> FaultSpace:
+def space_for(s, args):
+    from lab.core.faultspace import FaultSpace
     space = s.search or FaultSpace()
     changes = {k: getattr(args, k) for k in ("window_s", "max_seconds", "max_faults")
                if getattr(args, k, None) is not None}
@@ -57,6 +54,9 @@ def progress_printer():
 
 
 def run(args) -> int:
+    from lab import compare, results, suite
+    from lab.search import dist, report
+    from lab.search.engine import search
     [(path, s)] = _one(args.file)
     s = suite.with_overrides(s, seed=None, duration=None, backend=args.backend)
     space = space_for(s, args)
@@ -75,12 +75,21 @@ def run(args) -> int:
     runner = dist.executor(workers=args.workers, cluster=args.cluster)
     staging = results.stage(out, uuid.uuid4().hex[:6])
     variants, failed = [], False
+    searched: dict[tuple, object] = {}
     try:
         for name, parts in plan:
-            r = search(s, space, strategy=args.strategy, depth=args.depth, seed=args.seed,
-                       budget=args.budget or 10000, time_s=args.time, mitigations=parts,
-                       variant=name, find=want, exhaust=args.exhaust or campaign,
-                       executor=runner, progress=show)
+            # Serve-stale acts in the clients' resolver only: its control plane is that of
+            # the same variant without it, whose search is reused (the emitted file differs).
+            plane = tuple(sorted(m for m in parts if m not in CLIENT_SIDE))
+            if plane in searched:
+                r = dataclasses.replace(searched[plane], variant=name, mitigations=parts)
+                r.same_as = searched[plane].variant
+            else:
+                r = search(s, space, strategy=args.strategy, depth=args.depth,
+                           seed=args.seed, budget=args.budget or 10000, time_s=args.time,
+                           mitigations=parts, variant=name, find=want,
+                           exhaust=args.exhaust or campaign, executor=runner, progress=show)
+                searched[plane] = r
             if show:
                 print(file=sys.stderr)
             where = staging / name if campaign else staging
@@ -88,7 +97,8 @@ def run(args) -> int:
             concluded = []
             if not args.no_shrink:
                 for v, found in r.found.items():
-                    c = report.conclude(s, space, found, parts, where, source=path)
+                    c = report.conclude(s, space, found, parts, where, source=path,
+                                        robust=not campaign)
                     c["file"] = str(out / Path(c["file"]).relative_to(staging))
                     failed |= not c["replay_sim"]["as_expected"]
                     concluded.append(c)
@@ -113,7 +123,7 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
-def space_json(space: FaultSpace, s) -> dict:
+def space_json(space, s) -> dict:
     return {"kinds": [k.value for k in space.kinds],
             "targets": list(space.targets) or [*s.enactors, "planner"],
             "steps": list(space.steps), "window_s": space.window_s,
@@ -123,6 +133,7 @@ def space_json(space: FaultSpace, s) -> dict:
 
 
 def _one(file: str):
+    from lab import suite
     found = suite.collect([file])
     if len(found) != 1:
         raise LabError(f"{file}: search takes one experiment file, not a directory")

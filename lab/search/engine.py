@@ -65,6 +65,7 @@ class SearchResult:
     max_empty_s: float = 0.0
     unrecovered: int = 0                                 # emptied and never given a plan back
     curve: list = field(default_factory=list)            # (explored, interleavings, pairs)
+    same_as: str | None = None      # a variant with the same control plane, whose search this is
 
     @property
     def rate(self) -> float:

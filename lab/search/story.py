@@ -32,8 +32,10 @@ EXPECT_FOR = {EMPTY: "outage", BACKWARDS: "violation"}
 
 
 def chained(schedule: Schedule, events: list[Event]) -> Schedule:
-    """``schedule`` with every fault timed from the first one to take effect (``after: 0``)
-    when it starts after that; faults before it, and the first, stay timed from injection."""
+    """``schedule`` with every fault that took effect after the first one did timed from it
+    (``after: 0``): one armed earlier is armed when the first takes effect (its worker had
+    not reached its step before then, or it would have fired), so on real containers it
+    cannot strike early; the others stay timed from injection."""
     firings = fault_firings(events, schedule)
     if not firings:
         return schedule
@@ -44,8 +46,8 @@ def chained(schedule: Schedule, events: list[Event]) -> Schedule:
     out = []
     for i in order:
         t = schedule[i]
-        if i != first and t.at_s >= t0:
-            out.append(replace(t, at_s=round(t.at_s - t0, 2), after=0))
+        if i != first and i in firings and firings[i] >= firings[first]:
+            out.append(replace(t, at_s=round(max(0.0, t.at_s - t0), 2), after=0))
         else:
             out.append(replace(t, after=None))
     return tuple(out)
@@ -177,13 +179,13 @@ _SKIP = ("title", "expect", "faults", "origin", "simulation_differs", "duration_
 
 
 def experiment_yaml(base: Scenario, schedule: Schedule, *, duration_s: float, violation: str,
-                    title: str, description: str) -> str:
+                    title: str, description: str, expect: str | None = None) -> str:
     """An experiment file (lab/scenario.py reads it back) with the file's set-up, the
     schedule as its faults and what it must show as its expectation."""
     out = ["# yaml-language-server: $schema=experiment.schema.json",
            f"title: {json.dumps(title)}",
            f"description: {json.dumps(description)}",
-           f"expect: {EXPECT_FOR[violation]}"]
+           f"expect: {expect or EXPECT_FOR[violation]}"]
     defaults = {f.name: f.default for f in dataclasses.fields(Scenario)
                 if f.default is not dataclasses.MISSING}
     for f in dataclasses.fields(Scenario):

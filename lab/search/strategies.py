@@ -23,8 +23,8 @@ import random
 from lab.core.faultspace import GRID_S, MIN_SECONDS, FaultSpace, Schedule, Timed, _grid, ordered
 from lab.core.faults import Fault, FaultKind
 from lab.core.history import Event, Kind
+from lab.search.names import STRATEGIES
 
-STRATEGIES = ("random", "pct", "coverage")
 FRESH_FRACTION = 0.25     # coverage: the part of each batch drawn fresh
 
 

@@ -17,12 +17,9 @@ from lab.core.faultspace import FaultSpace, Schedule
 from lab.core.faults import FaultKind
 from lab.core.history import Event, Kind
 from lab.core.verdict import fault_firings
+from lab.search.names import BACKWARDS, EMPTY, VIOLATIONS  # noqa: F401 (named from here)
 from lab.sim.run import control_plane
 
-# What search looks for, by the invariant that shows it (lab/core/checkers.py).
-EMPTY = "empty-endpoint"            # an endpoint's active plan was deleted: no addresses
-BACKWARDS = "generation-backwards"  # an endpoint was moved to an older plan
-VIOLATIONS = {EMPTY: "never-delete-active-plan", BACKWARDS: "applied-generation-monotonic"}
 CRITICAL = (Kind.FRESHNESS_CHECKED, Kind.ENDPOINT_APPLIED, Kind.PLAN_DELETED,
             Kind.WRITE_REFUSED)
 MAX_INTERLEAVING = 8        # notable passes kept per trial, in order
