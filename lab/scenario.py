@@ -246,8 +246,8 @@ def _search(at: Origin, raw, enactors: list[str]) -> FaultSpace | None:
                     any(not isinstance(v, str) or v not in allowed for v in value):
                 raise ExperimentError(f"{where}: search.{key}: must be a non-empty list of "
                                       f"{', '.join(allowed)}, not {_shown(value)}")
-            values[key] = tuple(FaultKind(v) for v in value) if key == "kinds" \
-                else tuple(dict.fromkeys(value))
+            unique = tuple(dict.fromkeys(value))
+            values[key] = tuple(FaultKind(v) for v in unique) if key == "kinds" else unique
     space = FaultSpace(**values)
     if space.duration_s is not None and space.duration_s <= space.window_s:
         raise ExperimentError(f"{at('search', 'duration_s')}: search.duration_s "

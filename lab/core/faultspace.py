@@ -97,8 +97,15 @@ class FaultSpace:
             return Fault(kind, target, count=rng.randint(1, self.max_burst))
         if kind is FaultKind.LOSE_LOCK:
             return Fault(kind, target, times=rng.randint(1, self.max_lock_losses))
-        return Fault(kind, target, seconds=_grid(rng.uniform(MIN_SECONDS, self.max_seconds)),
+        return Fault(kind, target, seconds=self._seconds(rng.uniform(MIN_SECONDS,
+                                                                     self.max_seconds)),
                      step=step)
+
+    def _seconds(self, x: float) -> float:
+        """``x`` on the grid, within [MIN_SECONDS, max_seconds] (an off-grid bound rounds
+        down)."""
+        top = int(self.max_seconds / GRID_S + 1e-9) * GRID_S
+        return round(max(MIN_SECONDS, min(_grid(x), top)), 2)
 
     def sized_as(self, kind: FaultKind, target: str, step: str | None, size: float) -> Fault:
         """A fault of this atom at ``size`` (seconds; bursts and lock losses in proportion
@@ -108,7 +115,7 @@ class FaultSpace:
             return Fault(kind, target, count=max(1, round(share * self.max_burst)))
         if kind is FaultKind.LOSE_LOCK:
             return Fault(kind, target, times=max(1, round(share * self.max_lock_losses)))
-        return Fault(kind, target, seconds=_grid(max(MIN_SECONDS, size)), step=step)
+        return Fault(kind, target, seconds=self._seconds(size), step=step)
 
     def draw(self, rng: Rng, enactors: tuple[str, ...]) -> Schedule:
         atoms = self.atoms(enactors)
@@ -147,7 +154,7 @@ class FaultSpace:
             elif choice == 4 and t.fault.seconds:   # resize it
                 s = _clamp(t.fault.seconds * rng.uniform(0.5, 1.6), MIN_SECONDS,
                            self.max_seconds)
-                faults[i] = replace(t, fault=replace(t.fault, seconds=_grid(s)))
+                faults[i] = replace(t, fault=replace(t.fault, seconds=self._seconds(s)))
             else:                        # another atom at the same time
                 kind, target, step = atoms[rng.randrange(len(atoms))]
                 faults[i] = Timed(t.at_s, self.sized(rng, kind, target, step))

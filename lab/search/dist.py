@@ -23,9 +23,10 @@ class Dask:
                 raise LabError(f"--cluster {cluster}: no Dask scheduler answers there ({e}); "
                                "start one (`dask scheduler`) or check the address") from None
         else:
+            # Loopback only, on ports the system picks (nothing else's port is taken).
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None,
-                                        silence_logs=40)
+                                        processes=True, host="127.0.0.1", scheduler_port=0,
+                                        dashboard_address="127.0.0.1:0", silence_logs=40)
             self.client = Client(self.cluster)
         self.workers = len(self.client.scheduler_info().get("workers", {})) or (workers or 1)
 

@@ -33,6 +33,9 @@ def conclude(base, space: FaultSpace, found: Found, mitigations, out: Path, *,
     v = found.violation
     shrinker = Shrinker(lambda s: v in run_trial(base, s, space, mitigations).violations)
     small = shrinker.shrink(found.schedule)
+    _, small_events = control_plane(trial_scenario(base, small, space, mitigations),
+                                    method_only=True)
+    minimal_story = story(small_events, v)
     told, margin, emitted, (hits, total) = _replayable(base, space, small, v, mitigations)
     replayed = small
     robust_note = None
@@ -83,7 +86,8 @@ def conclude(base, space: FaultSpace, found: Found, mitigations, out: Path, *,
         "violation": v, "index": found.index, "found_after_s": found.after_s,
         "schedule": schedule_json(found.schedule), "faults": len(found.schedule),
         "shrunk": schedule_json(small), "shrunk_faults": len(small),
-        "shrink_trials": shrinker.trials, "story": told, "file": str(path),
+        "shrink_trials": shrinker.trials, "story": minimal_story, "replay_story": told,
+        "file": str(path),
         "replayed": schedule_json(replayed), "robust_note": robust_note,
         "emitted": schedule_json(robust), "margin_s": margin,
         "reproduces": {"hits": hits, "runs": total},
@@ -103,14 +107,15 @@ def _replayable(base, space, schedule, v, mitigations):
     reproduction count over simulated seeds x backends."""
     _, events = control_plane(trial_scenario(base, schedule, space, mitigations),
                               method_only=True)
-    told = story(events, v)
     chain = chained(schedule, events)
     _, chain_events = control_plane(trial_scenario(base, chain, space, mitigations),
                                     method_only=True)
     if v not in judge(chain_events, chain).violations:
         chain = schedule               # timed from injection, as found
     margin, emitted, count = widen(base, chain, space, v, mitigations)
-    return told, margin, emitted, count
+    _, emitted_events = control_plane(trial_scenario(base, emitted, space, mitigations),
+                                      method_only=True)
+    return story(emitted_events, v), margin, emitted, count
 
 
 HOLD_LEADS_S = (1.0, 2.0, 3.0, 4.0, 6.0)   # an enactor is held at its next clean-up:
@@ -256,6 +261,11 @@ def markdown(doc: dict) -> str:
             lines += ["", f"## {v['variant']}: {WORDS[f['violation']]}, shrunk from "
                           f"{f['faults']} to {f['shrunk_faults']} fault(s)", ""]
             lines += [f"- {s}" for s in f["story"]]
+            if f["replay_story"] != f["story"]:
+                lines += ["", f"The replay file ({len(f['emitted'])} faults"
+                              + (f"; {f['robust_note']}" if f["robust_note"] else "") + "):",
+                          ""]
+                lines += [f"- {s}" for s in f["replay_story"]]
             lines += ["", f"Replay: `dnslab run {f['file']} --sim` (simulation: "
                           f"{f['replay_sim']['verdict']}, as expected: "
                           f"{f['replay_sim']['as_expected']}), and `dnslab run {f['file']}` "

@@ -39,7 +39,7 @@ class Shrinker:
             current = self._earlier(current)
             if current == before:
                 break
-        return current
+        return ordered(current)
 
     # -- fewest faults ------------------------------------------------------------------------
     def _fewer(self, s: Schedule) -> Schedule:

@@ -175,7 +175,7 @@ def _doing_words(last: Event | None) -> str:
 
 
 # -- the experiment file -------------------------------------------------------------------
-_SKIP = ("title", "expect", "faults", "origin", "simulation_differs", "duration_s")
+_SKIP = ("title", "expect", "faults", "origin", "simulation_differs", "duration_s", "search")
 
 
 def experiment_yaml(base: Scenario, schedule: Schedule, *, duration_s: float, violation: str,
