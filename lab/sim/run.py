@@ -15,8 +15,12 @@ WORLD = "simulation"
 def simulate(scenario, out: Path, *, echo=print, experiment: dict | None = None) -> dict:
     sched = Scheduler()
     world = SimWorld(scenario, sched)
-    return execute(scenario, world, SimClock(sched), out, run_id=f"sim-seed{scenario.seed}",
-                   world_name=WORLD, echo=echo, experiment=experiment, stream_events=False)
+    try:
+        return execute(scenario, world, SimClock(sched), out, run_id=f"sim-seed{scenario.seed}",
+                       world_name=WORLD, echo=echo, experiment=experiment,
+                       stream_events=False)
+    finally:
+        sched.close()
 
 
 def control_plane(scenario, *, sink=None, method_only: bool = False
@@ -28,5 +32,8 @@ def control_plane(scenario, *, sink=None, method_only: bool = False
     sched = Scheduler()
     loop = RunLoop(scenario, SimWorld(scenario, sched, probes=False), SimClock(sched),
                    sink=sink, echo=lambda m: None, probes=False, method_only=method_only)
-    result = loop.run()
-    return result, sorted(loop.history.events(), key=lambda e: e.t)
+    try:
+        result = loop.run()
+        return result, sorted(loop.history.events(), key=lambda e: e.t)
+    finally:
+        sched.close()

@@ -37,6 +37,8 @@ class Scheduler:
         self.current: Task | None = None
         self._main = greenlet.getcurrent()
         self._graveyard: list[Task] = []
+        self._tasks: list[Task] = []
+        self.closed = False
 
     # -- timers -------------------------------------------------------------------------
     def at(self, t: float, callback: "Callable[[], None] | Task") -> None:
@@ -61,6 +63,7 @@ class Scheduler:
     def spawn(self, name: str, fn: Callable[[], None], delay: float = 0.0) -> Task:
         task = Task(name, fn)
         task.glet = greenlet.greenlet(self._body(task), parent=self._main)
+        self._tasks.append(task)
         self.at(self.now + delay, task)
         return task
 
@@ -87,6 +90,8 @@ class Scheduler:
     def sleep(self, seconds: float) -> None:
         """In a task: come back after ``seconds`` of virtual time. Outside (the run loop's
         own waits): run the simulation for that long."""
+        if self.closed:
+            raise greenlet.GreenletExit      # a task being ended: no more waiting
         task = self.current
         if task is None:
             self.run_until(self.now + seconds)
@@ -111,3 +116,21 @@ class Scheduler:
         """The task never runs again. Its greenlet is kept, so no ``finally`` of it runs."""
         task.dead = True
         self._graveyard.append(task)
+
+    def close(self) -> None:
+        """After the run (its history taken): end every task still suspended, killed ones
+        included. Their ``finally`` blocks run now, with time stopped (a wait ends them at
+        once); until then a suspended greenlet keeps its whole run alive (a cycle the
+        garbage collector cannot break), and a search runs thousands."""
+        self.closed = True
+        self._heap.clear()
+        for task in self._tasks:
+            glet = task.glet
+            if glet is not None and glet and not glet.dead:
+                try:
+                    glet.throw(greenlet.GreenletExit)
+                except Exception:
+                    pass
+            task.glet = None
+        self._tasks.clear()
+        self._graveyard.clear()
