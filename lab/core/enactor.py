@@ -250,8 +250,11 @@ class Enactor:
                 self._record(Kind.CLEANUP_SKIPPED, generation=generation, newest=newest,
                              reason="an endpoint points at it")
                 continue
-            self.store.delete(generation)
+            # Recorded the moment DNS lost it (before the store's own deletion): a write
+            # that lands after the deletion must come after it in the history, or the
+            # checkers would see a plan deleted while it was active when it was not.
             self._record(Kind.PLAN_DELETED, generation=generation, newest=newest)
+            self.store.delete(generation)
             deleted.append(generation)
         return deleted
 
