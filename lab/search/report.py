@@ -98,7 +98,6 @@ def conclude(base, space: FaultSpace, found: Found, mitigations, out: Path, *,
 
 
 ROBUST_SHARE = 0.9          # of simulated seeds x backends a replay file should reproduce in
-ROBUST_BUDGET = 20000       # schedules tried at most when looking for such a schedule
 ROBUST_TIME_S = 120.0
 
 
