@@ -5,6 +5,7 @@ from typing import Callable
 
 from lab.core.guard import decide_delete, decide_write
 from lab.core.plan import Plan
+from lab.core.ports import TransientError
 
 
 class MemoryPlanStore:
@@ -26,7 +27,9 @@ class MemoryPlanStore:
 
     def put(self, plan: Plan) -> None:
         if plan.generation in self.plans:
-            raise ValueError(f"generation {plan.generation} already published")
+            # As the etcd store refuses it (a create-if-absent transaction): the planner
+            # logs it and publishes next period.
+            raise TransientError(f"plan generation {plan.generation} was already published")
         self.plans[plan.generation] = plan
 
     def generations(self) -> list[int]:

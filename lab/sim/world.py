@@ -245,7 +245,11 @@ class SimWorld:
             self.auth.paused = False
         elif fault.kind is FaultKind.PAUSE:
             self.sched.thaw(self.tasks[fault.target])
-        elif fault.kind is FaultKind.KILL and not self.stopped:
+        elif fault.kind is FaultKind.KILL and not self.stopped and \
+                self.tasks[fault.target].dead:
+            # A restart of a worker already running again (two kills of one worker, the
+            # second before the first's restart) is a no-op, as `docker start` is on a
+            # running container: one planner, never two.
             self._start(fault.target, self._worker(fault.target))
 
     def repair(self) -> int | None:
