@@ -4,16 +4,21 @@ written); and search.json, search.md, search.html over every variant searched.""
 
 import html
 import json
+import random
+import time
 from dataclasses import replace
 from pathlib import Path
 
 from lab import scenario as scenarios
-from lab.core.faultspace import FaultSpace, Schedule
-from lab.core.faults import FaultKind
+from lab.core.enactor import STEP_BEFORE_CLEANUP
+from lab.core.faultspace import FaultSpace, Schedule, Timed, _grid, ordered
+from lab.core.faults import Fault, FaultKind
+from lab.core.history import Kind
 from lab.search.engine import Found, SearchResult
 from lab.search.shrink import Shrinker
 from lab.search.story import chained, experiment_yaml, reproduces, story, widen
-from lab.search.trial import EMPTY, VIOLATIONS, judge, run_trial, trial_scenario
+from lab.search.trial import (EMPTY, VIOLATIONS, inject_start, judge, run_trial,
+                              trial_scenario)
 from lab.sim.run import control_plane, simulate
 
 WORDS = {"empty-endpoint": "empty endpoint", "generation-backwards": "generation backwards"}
@@ -57,7 +62,6 @@ def conclude(base, space: FaultSpace, found: Found, mitigations, out: Path, *,
             else:
                 replayed = small
     duration = space.method_for(emitted, base.planner_period_s)
-    robust = emitted
     widening = (f" For real containers its delays and pauses are {margin:g} s longer than "
                 "the minimal ones" if margin else " Its delays are the minimal ones")
     description = (f"Found by `dnslab search` ({'+'.join(mitigations) or 'no safeguard'}): "
@@ -66,16 +70,16 @@ def conclude(base, space: FaultSpace, found: Found, mitigations, out: Path, *,
                    + (f" ({robust_note})." if robust_note else "."))
     name = f"found-{v}"
     path = out / f"{name}.yaml"
-    title = f"{WORDS[v].capitalize()} in {len(robust)} fault{'s' * (len(robust) != 1)}, " \
+    title = f"{WORDS[v].capitalize()} in {len(emitted)} fault{'s' * (len(emitted) != 1)}, " \
             f"found by search" + (f" of {source.name}" if source else "")
     # An emptied endpoint is an outage for clients only if it stays empty for longer than
     # a probe sees: otherwise the file expects the invariant's violation alone.
-    last = run_trial(base, robust, space, mitigations)
+    last = run_trial(base, emitted, space, mitigations)
     lasting = not last.recovered or last.empty_s >= max(2.0, 3 * base.client_interval_s)
     expect = "outage" if v == EMPTY and lasting else "violation"
     for attempt in (expect, "violation"):
         path.write_text(experiment_yaml(
-            scenarios_with_mitigations(base, mitigations), robust, duration_s=duration,
+            replace(base, mitigations=tuple(mitigations)), emitted, duration_s=duration,
             violation=v, title=title[:200], description=description, expect=attempt))
         replay = scenarios.load(path)     # the file reads back as any experiment does
         summary = simulate(replay, out / f"{name}-sim", echo=echo)
@@ -89,7 +93,7 @@ def conclude(base, space: FaultSpace, found: Found, mitigations, out: Path, *,
         "shrink_trials": shrinker.trials, "story": minimal_story, "replay_story": told,
         "file": str(path),
         "replayed": schedule_json(replayed), "robust_note": robust_note,
-        "emitted": schedule_json(robust), "margin_s": margin,
+        "emitted": schedule_json(emitted), "margin_s": margin,
         "reproduces": {"hits": hits, "runs": total},
         "replay_sim": {"verdict": summary.get("verdict"),
                        "as_expected": summary.get("as_expected"),
@@ -127,16 +131,12 @@ def _holds(base, space, schedule, mitigations):
     delay): the enactors that would overwrite the stale plan wait, the ones already past
     their write clean up after it. Nothing when the run has no stale write, or the space has
     no before-cleanup delay."""
-    from lab.core.enactor import STEP_BEFORE_CLEANUP
-    from lab.core.faultspace import Timed, _grid, ordered
-    from lab.core.faults import Fault
-    from lab.core.history import Kind
     if FaultKind.DELAY not in space.kinds or STEP_BEFORE_CLEANUP not in space.steps:
         return []
     targets = [e for e in base.enactors if not space.targets or e in space.targets]
     _, events = control_plane(trial_scenario(base, schedule, space, mitigations),
                               method_only=True)
-    start = next(e.t for e in events if e.kind is Kind.PHASE and e.data.get("phase") == "inject")
+    start = inject_start(events)
     stale = next((e.t - start for e in events if e.kind is Kind.ENDPOINT_APPLIED
                   and e.data.get("previous") is not None
                   and e.data["generation"] < e.data["previous"]), None)
@@ -155,11 +155,15 @@ def _holds(base, space, schedule, mitigations):
     return out
 
 
+def _seed_hits(base, schedule, space, v, mitigations) -> int:
+    """On how many of PROBE_SEEDS seeds of the file's backend ``v`` shows."""
+    return sum(v in run_trial(replace(base, seed=base.seed + k), schedule, space,
+                              mitigations).violations for k in range(PROBE_SEEDS))
+
+
 def _robust(base, schedule, space, v, mitigations) -> bool:
     """Shows ``v`` on nearly every seed of the file's backend (4 of 5)."""
-    hits = sum(v in run_trial(replace(base, seed=base.seed + k), schedule, space,
-                              mitigations).violations for k in range(PROBE_SEEDS))
-    return hits >= PROBE_SEEDS - 1
+    return _seed_hits(base, schedule, space, v, mitigations) >= PROBE_SEEDS - 1
 
 
 PROBE_SEEDS = 5                         # seeds a candidate is scored on
@@ -174,14 +178,11 @@ def robustify(base, space, schedule, v, mitigations, *, seed: int = 0,
     PROBE_SEEDS simulated seeds the violation shows, sideways moves allowed. A race that
     hangs on milliseconds becomes one that holds for seconds when the workers that would
     undo it are held up too. Returns the best schedule, or None when none scored better."""
-    import random
-    import time
     began = time.perf_counter()
     rng = random.Random(f"robustify/{seed}")
 
     def hits(s) -> int:
-        return sum(v in run_trial(replace(base, seed=base.seed + k), s, space,
-                                  mitigations).violations for k in range(PROBE_SEEDS))
+        return _seed_hits(base, s, space, v, mitigations)
 
     first = current = schedule
     score = start = hits(schedule)
@@ -199,10 +200,6 @@ def robustify(base, space, schedule, v, mitigations, *, seed: int = 0,
         if h >= score:
             current, score = candidate, h
     return current if score > start and current != first else None
-
-
-def scenarios_with_mitigations(base, mitigations):
-    return replace(base, mitigations=tuple(mitigations))
 
 
 def variant_json(r: SearchResult, concluded: list[dict]) -> dict:

@@ -20,7 +20,7 @@ from lab.core.faultspace import FaultSpace, Schedule
 from lab.core.faults import FaultKind
 from lab.core.history import Event, Kind
 from lab.core.verdict import fault_firings
-from lab.search.trial import BACKWARDS, EMPTY, judge, trial_scenario
+from lab.search.trial import BACKWARDS, EMPTY, inject_start, judge, trial_scenario
 from lab.sim.run import control_plane
 
 MARGINS_S = (0.0, 0.5, 1.0, 2.0, 3.0)    # candidate widenings of delays and pauses
@@ -39,7 +39,7 @@ def chained(schedule: Schedule, events: list[Event]) -> Schedule:
     firings = fault_firings(events, schedule)
     if not firings:
         return schedule
-    start = _inject_start(events)
+    start = inject_start(events)
     first = min(firings, key=lambda i: (firings[i], i))
     t0 = firings[first] - start
     order = [first] + [i for i in range(len(schedule)) if i != first]
@@ -51,10 +51,6 @@ def chained(schedule: Schedule, events: list[Event]) -> Schedule:
         else:
             out.append(replace(t, after=None))
     return tuple(out)
-
-
-def _inject_start(events: list[Event]) -> float:
-    return next(e.t for e in events if e.kind is Kind.PHASE and e.data.get("phase") == "inject")
 
 
 def widened(schedule: Schedule, margin: float) -> Schedule:
@@ -97,7 +93,7 @@ def widen(base, schedule: Schedule, space: FaultSpace, violation: str, mitigatio
 def story(events: list[Event], violation: str, limit: int = 9) -> list[str]:
     """The schedule's run in plain words: the faults as they struck, the stale writes, the
     deletion that emptied an endpoint, the enactors that got stuck or repaired it."""
-    start = _inject_start(events)
+    start = inject_start(events)
     lines: list[str] = []
     last: dict[str, Event] = {}
     told_stale: set[str] = set()

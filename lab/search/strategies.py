@@ -24,6 +24,7 @@ from lab.core.faultspace import GRID_S, MIN_SECONDS, FaultSpace, Schedule, Timed
 from lab.core.faults import Fault, FaultKind
 from lab.core.history import Event, Kind
 from lab.search.names import STRATEGIES
+from lab.search.trial import inject_start
 
 FRESH_FRACTION = 0.25     # coverage: the part of each batch drawn fresh
 
@@ -83,8 +84,7 @@ def arrivals(events: list[Event], window_s: float) -> list[tuple[float, str, str
     """(at_s, worker, step, endpoint) for every named step an enactor took within the window
     of a run's injection phase; ``at_s`` is one timeline tick before it, so a delay armed
     then is waiting when the worker arrives."""
-    start = next((e.t for e in events if e.kind is Kind.PHASE
-                  and e.data.get("phase") == "inject"), None)
+    start = inject_start(events)
     if start is None:
         return []
     out = []

@@ -70,6 +70,12 @@ def judge(events: list[Event], schedule: Schedule, *, error: str | None = None) 
                    len(fault_firings(events, schedule)), interleaving(events), pairs(events))
 
 
+def inject_start(events: list[Event]) -> float | None:
+    """When the run's injection phase began (schedules are timed from it)."""
+    return next((e.t for e in events if e.kind is Kind.PHASE
+                 and e.data.get("phase") == "inject"), None)
+
+
 def empty_spans(events: list[Event]) -> tuple[float, bool]:
     """The longest time an endpoint pointed at a deleted plan, and whether every such
     endpoint got a plan back (by the automation: search runs have no operator repair)."""
