@@ -301,6 +301,11 @@ def cmd_compare(args) -> int:
     return 0 if done and len(rows) == len(plan) else 1
 
 
+def cmd_dashboards(args) -> int:
+    from lab import dashboards
+    return dashboards.main(check=args.check, out=args.out)
+
+
 def cmd_diff(args) -> int:
     from lab import diff
     from lab.core.agreement import agree
@@ -450,6 +455,15 @@ def parser() -> argparse.ArgumentParser:
 
     from lab.search.command import add_parser as search_parser
     search_parser(sub, BACKENDS, _env_backend())
+
+    s = sub.add_parser("dashboards", help="write grafana/dashboards/*.json from their Python "
+                                          "source (Grafana's Foundation SDK); --check: fail "
+                                          "if the committed JSON differs")
+    s.add_argument("--check", action="store_true",
+                   help="compare instead of writing; exit 1 and name the files that differ")
+    s.add_argument("--out", default=None, metavar="DIR",
+                   help="directory of the dashboards (default: the checkout's grafana/dashboards)")
+    s.set_defaults(func=cmd_dashboards, quiet=True)
 
     s = sub.add_parser("diff", help="a real run (or suite) and its simulation side by side: "
                                     "verdict, invariants, emptied endpoints, outage per group")

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     PASS = "enactor-pass"                      # enactor: {result, generation, seconds}
     WRITE_REFUSED = "write-refused"            # enactor: {endpoint, generation, reason}
     CLEANUP_SKIPPED = "cleanup-skipped"        # enactor: {generation, newest, reason}
+    PAGED = "paged"                            # alertmanager (via the lab's pager): {alert, status, labels, starts_at}
 
 
 @dataclass(frozen=True)
