@@ -17,7 +17,7 @@ SECRETS = ("pdns-api-key", "grafana-admin-password")
 
 # Services `dnslab up` starts (Grafana is added only when its image is available).
 CORE_SERVICES = ("pdns-auth", "recursor", "plan-store", "zone-store", "coredns",
-                 "recursor-coredns", "prober", "prometheus")
+                 "recursor-coredns", "prober", "pager", "alertmanager", "prometheus")
 OPTIONAL_SERVICES = ("grafana",)
 GRAFANA_IMAGE = "grafana/grafana-oss:11.3.0"
 

@@ -28,7 +28,7 @@ from lab.etcd import EtcdGateway
 from lab.execute import execute
 from lab.faults import EtcdFaults, RunLease, active_run
 from lab.planstore.etcd import EtcdPlanStore
-from lab.runtime import Workers, guard
+from lab.runtime import LogFollower, ScrapeTargets, Workers, guard
 from lab.scenario import AUTHORITATIVE, Scenario
 from lab import workerspec
 from lab.workerspec import ClientsSpec, EnactorSpec, PlannerSpec
@@ -36,6 +36,7 @@ from lab.workerspec import ClientsSpec, EnactorSpec, PlannerSpec
 PLANNER_HOST, FIRST_ENACTOR_HOST, FIRST_PROBER_HOST, STALE_RESOLVER_HOST = 40, 41, 31, 39
 RESOLVER_IMAGE = "dnslab/recursor:dev"
 METRICS_PORT = 9100
+RESOLVER_METRICS_PORT = 8082
 
 
 @contextmanager
@@ -91,6 +92,8 @@ class DockerWorld:
         self.lease = lease
         self.echo = echo
         self.workers = None
+        self.pages = None
+        self.targets = ScrapeTargets(stack, echo=echo)
         self.sink_error = lambda: None    # set by lab.execute: raises when events.jsonl fails
 
     # -- set-up ----------------------------------------------------------------------------
@@ -110,7 +113,9 @@ class DockerWorld:
         # We hold the run lock: what other runs left is abandoned, and is cleared first.
         clear_leftovers(Workers(client, run_id=self.run_id, net_prefix=net_prefix,
                                 scoped=False), EtcdFaults(etcd))
+        self.targets.clear()
         self.workers = Workers(client, run_id=self.run_id, net_prefix=net_prefix)
+        self._follow_pages()
         self.faults = EtcdFaults(etcd, self.run_id)
         self.store = EtcdPlanStore(self.store_address)
         self.backend = plans_backend(s.backend, config.ZONE, empty_answer=s.empty_answer,
@@ -127,6 +132,19 @@ class DockerWorld:
             return [self._start_stale_resolver(self.auth)]
         return []
 
+    def _follow_pages(self) -> None:
+        """Pages (Alertmanager → the lab's pager) join the history as they arrive. A page
+        received before this run, or about an alert that began before it (Alertmanager
+        repeats a group's still-firing alerts when a new one joins), belongs to an earlier
+        run and is left out."""
+        began = time.time()
+
+        def page(event) -> None:
+            started = event.data.get("starts_at")
+            if event.t >= began and (started is None or started >= began - 1):
+                self.history.add(event)
+        self.pages = LogFollower(guard(self.stack.container("pager")), page, since=began - 1)
+
     def _start_stale_resolver(self, authoritative: str):
         """Client side: the resolver group asks a pdns-recursor with serve-stale on, started
         for this run (a worker from the recursor image) and forwarding to the backend. The
@@ -136,6 +154,7 @@ class DockerWorld:
             "LAB_RESOLVER_SERVE_STALE_EXTENSIONS": str(SERVE_STALE_EXTENSIONS)},
             image=RESOLVER_IMAGE)
         self.resolver = address = f"{self.workers.net_prefix}.{STALE_RESOLVER_HOST}"
+        self.targets.add("resolver-stale", f"{address}:{RESOLVER_METRICS_PORT}", "recursor")
         self.echo(f"run: resolver clients ask a serve-stale resolver at {address}")
 
         def answers() -> bool:
@@ -175,6 +194,8 @@ class DockerWorld:
         """A worker container running ``spec``; its events into the history."""
         self.workers.start(name, ["worker", "--spec", workerspec.to_json(spec)], host, {})
         self.workers.follow(name, self.history.add)
+        self.targets.add(name, f"{self.workers.net_prefix}.{host}:{METRICS_PORT}",
+                         name.split("-")[0])
 
     # -- faults ----------------------------------------------------------------------------
     def arm(self, index: int, fault) -> None:
@@ -225,7 +246,9 @@ class DockerWorld:
         steps = [("unpause the run's workers", lambda: self.workers.unpause_all()),
                  ("stop workers", lambda: self.workers.stop_all()),
                  ("collect worker events", lambda: self.workers.drain()),
-                 ("remove workers", lambda: self.workers.remove_all())]
+                 ("remove workers", lambda: self.workers.remove_all()),
+                 ("stop scraping the workers", lambda: self.targets.clear()),
+                 ("stop following the pager", lambda: self.pages and self.pages.close())]
         for what, step in steps:
             try:
                 step()
@@ -257,11 +280,15 @@ class Runner:
                            shield=signals_ignored)
 
 
-def clear_leftovers(workers: Workers, faults: EtcdFaults | None) -> list[str]:
-    """Unpause the lab's containers, remove its workers, empty the fault channel; what was
-    done, as phrases. Used by a run's set-up and by recovery after a killed run."""
+def clear_leftovers(workers: Workers, faults: EtcdFaults | None,
+                    targets: ScrapeTargets | None = None) -> list[str]:
+    """Unpause the lab's containers, remove its workers, empty the fault channel and the
+    workers' scrape targets; what was done, as phrases. Used by a run's set-up and by
+    recovery after a killed run."""
     done = [f"unpaused {name}" for name in workers.unpause_everything()]
     done += [f"removed {name}" for name in workers.remove_all()]
+    if done and targets is not None:
+        targets.clear()
     if faults is not None:
         try:
             if n := faults.clear():
@@ -290,7 +317,8 @@ def recover_abandoned(stack, echo=print) -> list[str]:
             return []
     done = clear_leftovers(Workers(stack.client, run_id="recovery", net_prefix="",
                                    scoped=False),
-                           EtcdFaults(etcd) if etcd is not None else None)
+                           EtcdFaults(etcd) if etcd is not None else None,
+                           ScrapeTargets(stack, echo=echo))
     if done:
         echo(f"dnslab: recovered from an interrupted run: {'; '.join(done)}")
     return done

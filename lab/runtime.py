@@ -27,6 +27,101 @@ def guard(container):
 LAB_IMAGE = "dnslab/lab:dev"
 
 
+class LogFollower:
+    """A container's stdout log stream, line by line, into ``on_event`` (lines that are not
+    events are skipped; a line seen before, e.g. again after a restart, is skipped too). Ends
+    when the container stops or on ``close()``."""
+
+    def __init__(self, container, on_event: Callable[[Event], None], *,
+                 since: float | None = None, seen: set[int] | None = None):
+        self.seen = seen if seen is not None else set()
+        self.stream = None
+        self._closed = False
+        kwargs = {"since": int(since)} if since else {}
+
+        def pump() -> None:
+            buffer = b""
+            try:
+                self.stream = container.logs(stream=True, follow=True, stdout=True,
+                                             stderr=False, **kwargs)
+                if self._closed:
+                    return self.stream.close()
+                for chunk in self.stream:
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        h = hash(line)
+                        if h in self.seen:
+                            continue
+                        self.seen.add(h)
+                        if (event := parse_line(line)) is not None:
+                            on_event(event)
+            except Exception:
+                return
+
+        self.thread = threading.Thread(target=pump, daemon=True,
+                                       name=f"follow-{getattr(container, 'name', '?')}")
+        self.thread.start()
+
+    def join(self, timeout_s: float) -> None:
+        self.thread.join(timeout_s)
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Stop following a container that keeps running (a service such as the pager)."""
+        self._closed = True
+        if self.stream is not None:
+            try:
+                self.stream.close()
+            except Exception:
+                pass
+        self.thread.join(timeout_s)
+
+
+class ScrapeTargets:
+    """Prometheus's file-based discovery of a run's workers: ``targets/workers.json`` in the
+    Prometheus container, written (through the Docker API, so it works from the host and from
+    the experiments container alike) whenever a worker starts and emptied when they are
+    removed. At idle the file is empty, so no target is down; any worker name is scraped."""
+
+    DIRECTORY = "/etc/prometheus/targets"
+    FILE = "workers.json"
+
+    def __init__(self, stack, echo=print):
+        self.stack = stack
+        self.echo = echo
+        self.entries: dict[str, dict] = {}
+        self._warned = False
+
+    def add(self, name: str, address: str, job: str) -> None:
+        self.entries[name] = {"targets": [address],
+                              "labels": {"job": job, "worker": name, "instance": name}}
+        self._write()
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self._write()
+
+    def _write(self) -> None:
+        import io
+        import json
+        import tarfile
+        body = (json.dumps(list(self.entries.values()), indent=1) + "\n").encode()
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as tar:
+            info = tarfile.TarInfo(self.FILE)
+            info.size, info.mode, info.mtime = len(body), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(body))
+        try:
+            container = guard(self.stack.container("prometheus"))
+            if not container.put_archive(self.DIRECTORY, data.getvalue()):
+                raise LabError("the engine refused the upload")
+        except Exception as e:
+            if not self._warned:   # observation only: the run goes on, its verdict unchanged
+                self._warned = True
+                self.echo(f"run: cannot tell Prometheus the workers' targets ({str(e)[:120]}); "
+                          "their metrics will be missing from Prometheus")
+
+
 class Workers:
     """A run's workers: every lookup and action is scoped to the lab's project label and,
     with ``scoped`` (the default), to the run's own ``dnslab.run`` label. Recovery of a dead
@@ -109,35 +204,13 @@ class Workers:
     # -- events ---------------------------------------------------------------------------
     def follow(self, name: str, on_event: Callable[[Event], None], *, since: float | None = None) -> None:
         """Stream the worker's stdout events into ``on_event`` until the container stops."""
-        seen = self._seen.setdefault(name, set())
-        container = self.get(name)
-
-        def pump() -> None:
-            buffer = b""
-            kwargs = {"since": int(since)} if since else {}
-            try:
-                for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=False,
-                                            **kwargs):
-                    buffer += chunk
-                    *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        h = hash(line)
-                        if h in seen:
-                            continue
-                        seen.add(h)
-                        if (event := parse_line(line)) is not None:
-                            on_event(event)
-            except Exception:
-                return
-
-        t = threading.Thread(target=pump, daemon=True, name=f"follow-{name}")
-        t.start()
-        self._followers.append(t)
+        self._followers.append(LogFollower(self.get(name), on_event, since=since,
+                                           seen=self._seen.setdefault(name, set())))
 
     def drain(self, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
-        for t in self._followers:
-            t.join(max(0.0, deadline - time.monotonic()))
+        for f in self._followers:
+            f.join(max(0.0, deadline - time.monotonic()))
 
     def stop_all(self, timeout_s: int = 3) -> None:
         """Stop every worker at once (each exits on SIGTERM; the timeout is a backstop)."""

@@ -44,7 +44,7 @@ def test_dependencies_wait_for_health_and_none_on_grafana():
 def test_lab_network_is_internal():
     assert COMPOSE["networks"]["lab"]["internal"] is True
     for name in ("pdns-auth", "recursor", "plan-store", "prober", "coredns", "zone-store",
-                 "recursor-coredns"):
+                 "recursor-coredns", "alertmanager", "pager"):
         assert list(SERVICES[name]["networks"]) == ["lab"], name
 
 
@@ -58,9 +58,32 @@ def test_no_secret_constants():
 def test_prometheus_scrapes_every_server():
     prom = yaml.safe_load((ROOT / "images/prometheus/prometheus.yml").read_text())
     targets = {t.split(":")[0] for job in prom["scrape_configs"]
-               for sc in job["static_configs"] for t in sc["targets"]}
+               for sc in job.get("static_configs", ()) for t in sc["targets"]}
     assert targets >= {"pdns-auth", "recursor", "plan-store", "prober", "localhost", "coredns",
-                       "zone-store", "recursor-coredns"}
+                       "zone-store", "recursor-coredns", "alertmanager", "pager"}
+
+
+def test_workers_are_discovered_from_a_file_that_is_empty_at_idle_and_pages_leave():
+    """No static worker target (down between runs, blind to other names): the runner writes
+    the file Prometheus watches (lab/runtime.py ScrapeTargets); the image ships it empty."""
+    import json
+    prom = yaml.safe_load((ROOT / "images/prometheus/prometheus.yml").read_text())
+    static = [t for job in prom["scrape_configs"] for sc in job.get("static_configs", ())
+              for t in sc["targets"]]
+    assert not [t for t in static if "worker" in t]
+    [workers] = [j for j in prom["scrape_configs"] if "file_sd_configs" in j]
+    assert workers["file_sd_configs"][0]["files"] == ["/etc/prometheus/targets/*.json"]
+    assert json.loads((ROOT / "images/prometheus/workers.json").read_text()) == []
+    assert "COPY workers.json /etc/prometheus/targets/workers.json" in (
+        ROOT / "images/prometheus/Dockerfile").read_text()
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093"]
+    am = yaml.safe_load((ROOT / "images/prometheus/alertmanager.yml").read_text())
+    [page] = am["route"]["routes"]
+    assert page["matchers"] == ['severity="page"'] and page["receiver"] == "pager"
+    [hook] = [r for r in am["receivers"] if r["name"] == "pager"][0]["webhook_configs"]
+    assert hook["url"] == "http://pager:9095/page" and hook["send_resolved"] is True
+    assert SERVICES["pager"]["entrypoint"][:3] == ["python3", "-m", "lab.pager"]
 
 
 def test_experiments_service_runs_the_checkouts_files_not_the_images_copy():
