@@ -7,6 +7,22 @@ from lab.core.history import Event, Kind
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
+# The safeguards that refuse a write or keep a plan: the `safeguard` label's fixed values.
+SAFEGUARDS = ("freshness-cas", "fencing", "cleanup-skips-active", "interlock", "unknown")
+
+
+def safeguard_of(e: Event) -> str:
+    """Which safeguard refused (a WRITE_REFUSED or CLEANUP_SKIPPED event), read from its
+    reason as lab/core/guard.py and lab/core/enactor.py word it; "unknown" for any other."""
+    reason = str(e.data.get("reason", ""))
+    if reason.startswith("interlock:"):
+        return "interlock"
+    if e.kind is Kind.CLEANUP_SKIPPED:
+        return "cleanup-skips-active" if reason == "an endpoint points at it" else "unknown"
+    if "fencing token" in reason:
+        return "fencing"
+    return "freshness-cas" if "already at plan" in reason else "unknown"
+
 
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry):
@@ -55,6 +71,10 @@ class WorkerMetrics:
                                "Guarded writes refused (safeguards).", ["enactor"], registry=r)
         self.skipped = Counter("dnslab_cleanup_skipped_plans",
                                "Plans clean-up kept (safeguards).", ["enactor"], registry=r)
+        self.safeguard_refusals = Counter(
+            "dnslab_safeguard_refusals",
+            "Writes refused and plan deletions kept, by the safeguard that said no.",
+            ["enactor", "safeguard"], registry=r)
         for invariant in ("endpoint-never-empty", "applied-generation-monotonic"):
             self.violations.labels(invariant)     # exported at 0, so increase() sees the first
         self._failing: dict[tuple, set] = {}
@@ -66,6 +86,8 @@ class WorkerMetrics:
         'no data', before the first lock wait)."""
         for counter in (self.lock_lost, self.retries, self.deleted, self.refused, self.skipped):
             counter.labels(name)
+        for safeguard in SAFEGUARDS:
+            self.safeguard_refusals.labels(name, safeguard)
         self.stuck.labels(name).set(0)
 
     def client(self, group: str, endpoint: str) -> None:
@@ -103,8 +125,10 @@ class WorkerMetrics:
                 self.violations.labels("applied-generation-monotonic").inc()
         elif e.kind is Kind.WRITE_REFUSED:
             self.refused.labels(e.source).inc()
+            self.safeguard_refusals.labels(e.source, safeguard_of(e)).inc()
         elif e.kind is Kind.CLEANUP_SKIPPED:
             self.skipped.labels(e.source).inc()
+            self.safeguard_refusals.labels(e.source, safeguard_of(e)).inc()
         elif e.kind is Kind.PASS:
             self.passes.labels(e.source, d["result"]).inc()
             self.stuck.labels(e.source).set(1 if d["result"] == "stuck" else 0)
