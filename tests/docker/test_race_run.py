@@ -134,6 +134,9 @@ def _window(events):
 
 
 def _dashboard_queries():
+    """Every panel target and every Prometheus annotation (fault windows, pages) of the
+    generated dashboards (lab/dashboards.py); an annotation's query is its `expr`, or its
+    `target.expr` in the shape Grafana migrates it to."""
     root = config.repo_root() / "grafana" / "dashboards"
     for path in sorted(root.glob("*.json")):
         d = json.loads(path.read_text())
@@ -141,8 +144,10 @@ def _dashboard_queries():
             for t in p["targets"]:
                 yield f"{path.stem}: {p['title']}", t["expr"]
         for a in d["annotations"]["list"]:
-            if "expr" in a:
-                yield f"{path.stem}: annotation {a['name']}", a["expr"]
+            if a["datasource"]["type"] == "prometheus":
+                expr = a.get("expr") or a.get("target", {}).get("expr")
+                assert expr, (path.name, a["name"])
+                yield f"{path.stem}: annotation {a['name']}", expr
 
 
 def _alert_rules():
@@ -154,8 +159,11 @@ def test_every_dashboard_panel_and_alert_rule_returns_data(race):
     _, _, events, _ = race
     start, end = _window(events)
     time.sleep(max(0.0, end - time.time()))     # the last scrapes and rule evaluations
-    queries = list(_dashboard_queries()) + [(f"alert {n}", e) for n, e in _alert_rules().items()]
-    assert len(queries) >= 20
+    dashboards = list(_dashboard_queries())
+    assert [w for w, _ in dashboards if "annotation Pages" in w] and \
+        [w for w, _ in dashboards if "annotation Fault windows" in w]
+    queries = dashboards + [(f"alert {n}", e) for n, e in _alert_rules().items()]
+    assert len(queries) >= 25
     empty = [(where, expr) for where, expr in queries
              if not any(s["values"] for s in promql_range(expr, start, end))]
     assert not empty, f"queries that returned no data over the race: {empty}"
