@@ -68,60 +68,101 @@ def row_for(name: str, run_dir: Path) -> dict:
     events = read_events(run_dir / "events.jsonl")
     row = variant_row(name, summary, events, set(DEFAULT_ENDPOINTS))
     row["dir"] = run_dir.name
+    row["report"] = f"{run_dir.name}/report.html"
     return row
 
 
 def write(out: Path, *, experiment: str, s: Scenario, command: str, rows: list[dict]) -> None:
     rows = with_baseline(rows)
     doc = {"experiment": experiment, "title": s.title, "backend": s.backend, "seed": s.seed,
-           "command": command, "variants": rows}
+           "expected": s.expect, "command": command, "variants": rows}
     (out / "comparison.json").write_text(json.dumps(doc, indent=2) + "\n")
     (out / "comparison.md").write_text(markdown(doc))
     (out / "comparison.html").write_text(page(doc))
 
 
-COLUMNS = ("variant", "outage", "outage (s)", "clients affected", "client-s lost",
-           "longest client outage resolver / direct (s)", "invariants violated",
-           "converge (s)", "DNS writes / plan", "lock waits / plan", "refused / skipped",
-           "added latency / plan (ms)")
+COLUMNS = ("variant", "verdict", "as expected", "outage", "outage (s)", "clients affected",
+           "client-s lost", "longest client outage resolver / direct (s)", "time to page (s)",
+           "invariants violated", "converge (s)", "DNS writes / plan", "lock waits / plan",
+           "refused / skipped", "added latency / plan (ms)")
+UNDECIDED = "—"
+
+
+def outage_cell(r: dict) -> str:
+    """yes / no for a decided run; an aborted or failed run never reads as "no outage"."""
+    if not r.get("decided", True):
+        reason = " ".join(str(r.get("reason") or "no reason recorded").split())
+        if len(reason) > 160:
+            reason = reason[:157] + "..."
+        return f"{UNDECIDED} ({r['verdict']}: {reason})"
+    return "yes" if r["outage"] else "no"
 
 
 def _cells(r: dict) -> list[str]:
     c = r["cost"]
+    decided = r.get("decided", True)
     longest = r["longest_client_outage_s"]
-    return [r["variant"], "yes" if r["outage"] else "no", f"{r['outage_s']:g}",
-            f"{r['clients_affected_fraction']:.0%}", f"{r['client_seconds_lost']:g}",
-            f"{longest.get('resolver', 0):g} / {longest.get('direct', 0):g}",
-            ", ".join(r["violations"]) or "none",
-            "-" if r["time_to_converge_s"] is None else f"{r['time_to_converge_s']:g}",
-            f"{c['dns_writes_per_plan']:g}", f"{c['lock_waits_per_plan']:g}",
-            f"{c['writes_refused']} / {c['cleanups_skipped']}",
-            "-" if c["added_latency_ms_per_plan"] is None else f"{c['added_latency_ms_per_plan']:+g}"]
+    ttp = r.get("time_to_page_s")
+    expected = r.get("as_expected")
+    cells = [r["variant"], r["verdict"],
+             "-" if expected is None else "yes" if expected else "NO", outage_cell(r)]
+    if decided:
+        cells += [f"{r['outage_s']:g}", f"{r['clients_affected_fraction']:.0%}",
+                  f"{r['client_seconds_lost']:g}",
+                  f"{longest.get('resolver', 0):g} / {longest.get('direct', 0):g}"]
+    else:
+        cells += [UNDECIDED] * 4
+    return cells + [
+        "-" if ttp is None else f"{ttp:g}",
+        ", ".join(r["violations"]) or ("none" if decided else UNDECIDED),
+        "-" if r["time_to_converge_s"] is None else f"{r['time_to_converge_s']:g}",
+        f"{c['dns_writes_per_plan']:g}", f"{c['lock_waits_per_plan']:g}",
+        f"{c['writes_refused']} / {c['cleanups_skipped']}",
+        "-" if c["added_latency_ms_per_plan"] is None else f"{c['added_latency_ms_per_plan']:+g}"]
+
+
+def _note(doc: dict) -> str:
+    return (f"As expected: whether a run matched the file's expectation "
+            f"({doc.get('expected', '?')}); a safeguard that prevents the outage reads NO there. "
+            "A run that was aborted or failed (error) is not an outcome: its outage columns "
+            f"read {UNDECIDED} with the reason.")
 
 
 def markdown(doc: dict) -> str:
+    def md(x: str) -> str:
+        return x.replace("|", "\\|")
     lines = [f"# {doc['title']}: safeguards compared",
              "", f"Backend {doc['backend']}, seed {doc['seed']}; `{doc['command']}`", "",
+             _note(doc), "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in doc["variants"]]
+    for r in doc["variants"]:
+        cells = [md(x) for x in _cells(r)]
+        cells[0] = f"[{cells[0]}]({r.get('report', r['dir'] + '/report.html')})"
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def page(doc: dict) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in _cells(r)) + "</tr>"
-        for r in doc["variants"])
-    links = " ".join(f'<a href="{html.escape(r["dir"])}/report.html">{html.escape(r["variant"])}</a>'
-                     for r in doc["variants"])
+    rows = []
+    for r in doc["variants"]:
+        cells = [html.escape(x) for x in _cells(r)]
+        href = html.escape(r.get("report", r["dir"] + "/report.html"))
+        cells[0] = f'<a href="{href}">{cells[0]}</a>'
+        good = r.get("decided", True)
+        cells[1] = f'<span class="{"ok" if good else "bad"}">{cells[1]}</span>'
+        cells[3] = cells[3] if good else f'<span class="bad">{cells[3]}</span>'
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
             f"{html.escape(doc['title'])}: safeguards compared</title><style>body{{font-family:"
             "sans-serif;margin:24px}td,th{padding:3px 8px;border-bottom:1px solid #ddd;"
-            "text-align:left}</style></head><body>"
+            "text-align:left;vertical-align:top}.bad{color:#c00;font-weight:bold}.ok{color:#080}"
+            "</style></head><body>"
             f"<h1>{html.escape(doc['title'])}: safeguards compared</h1>"
             f"<p>Backend {html.escape(doc['backend'])}, seed {doc['seed']}; "
-            f"<code>{html.escape(doc['command'])}</code></p>"
-            f"<table><tr>{head}</tr>{body}</table><p>Runs: {links}</p></body></html>\n")
+            f"<code>{html.escape(doc['command'])}</code></p><p>{html.escape(_note(doc))} "
+            "Each variant's name links its report.</p>"
+            f"<table><tr>{head}</tr>{''.join(rows)}</table></body></html>\n")
 
 
 def run_variants(plan, s: Scenario, path: Path, out: Path, run, baseline: Path | None = None,
@@ -141,9 +182,13 @@ def run_variants(plan, s: Scenario, path: Path, out: Path, run, baseline: Path |
             summary = run(scenario_for(s, parts), where, suite.identity(path))
         row = row_for(name, where)
         rows.append(row)
-        echo(f"{name}: {summary['verdict']}; outage {'yes' if row['outage'] else 'no'} "
-             f"({row['outage_s']} s), clients affected {row['clients_affected_fraction']:.0%}, "
-             f"violated: {', '.join(row['violations']) or 'none'}; results in {where}")
+        if row["decided"]:
+            echo(f"{name}: {summary['verdict']}; outage {outage_cell(row)} "
+                 f"({row['outage_s']} s), clients affected "
+                 f"{row['clients_affected_fraction']:.0%}, "
+                 f"violated: {', '.join(row['violations']) or 'none'}; results in {where}")
+        else:
+            echo(f"{name}: outage {outage_cell(row)}; results in {where}")
         if Verdict(summary["verdict"]) not in (Verdict.VIOLATED, Verdict.HELD):
             break
     return rows

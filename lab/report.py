@@ -1,15 +1,20 @@
 """report.html and junit.xml for one run, derived from its history and summary alone.
 
 The HTML is self-contained (inline SVG and CSS, no script, no network): readable offline.
-Panels share one time axis (seconds since the run started): failed-probe ratio per client
-group, plan generation applied per endpoint next to the newest published, fault windows
-shaded across every panel, invariant violations and the operator's repair marked.
+At the top, the post-event summary (``lab.core.timeline``): milestones as sentences, the time
+between them and the time to page. Panels share one time axis (seconds since the run
+started): failed-probe ratio per client group, plan generation applied per endpoint next to
+the newest published, fault windows shaded across every panel, invariant violations, the
+operator's repair and the first page marked. Then invariants and faults as sentences, and
+the events table, filtered by source with radio buttons and CSS. Every time is relative to
+the run's start (its first event): no clock time appears.
 """
 
 import html
 from collections import defaultdict
 from xml.sax.saxutils import quoteattr
 
+from lab.core import timeline
 from lab.core.history import Event, Kind
 
 W, LEFT, RIGHT, PANEL_H, GAP = 960, 70, 20, 150, 40
@@ -79,9 +84,183 @@ def _panel(y0: float, title: str, axis: _Axis, windows, marks, body: str, ylabel
     return "\n".join(parts)
 
 
+MAX_EVENT_ROWS = 3000     # the events table's bound; events.jsonl has them all
+PROBE_GAP_S = 2.0         # failed probes further apart than this start a new stretch
+
+
+def _esc(x) -> str:
+    return html.escape(str(x))
+
+
+def _value(key: str, v, t0: float) -> str:
+    """One event field for a reader: lists and mappings as words, times on the run's clock
+    (anything that looks like one: above 10^8 s) relative to the run start."""
+    if isinstance(v, bool) or v is None:
+        return str(v).lower() if v is not None else "none"
+    if isinstance(v, (int, float)):
+        return timeline.relative(v, t0) if v > 1e8 else f"{v:g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_value(k, x, t0)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_value(key, x, t0) for x in v)
+    return str(v)
+
+
+def _details(e: Event, t0: float, t_end: float) -> str:
+    d = dict(e.data)
+    if e.kind is Kind.PAGED:
+        out = f"{d.pop('alert', 'alert')} {d.pop('status', '')}"
+        for key in ("starts_at", "ends_at"):
+            at = d.pop(key, None)
+            # Alertmanager's zero time (year 1) or a time outside the run says nothing here.
+            if isinstance(at, (int, float)) and t0 - 3600 <= at <= t_end + 3600:
+                out += f"; {key.replace('_', ' ')} {timeline.relative(at, t0)}"
+        labels = {k: v for k, v in (d.pop("labels", None) or {}).items() if k != "alertname"}
+        rest = [f"{k} {_value(k, v, t0)}" for k, v in d.items() if v not in (None, "")]
+        if labels:
+            rest.append("labels " + _value("labels", labels, t0))
+        return "; ".join([out] + rest)
+    return "; ".join(f"{k.replace('_', ' ')} {_value(k, v, t0)}" for k, v in d.items()
+                     if v is not None)
+
+
+def _probe_stretches(events: list[Event]) -> list[tuple[float, str, str, str]]:
+    """Failed probes as stretches: one row per prober, group, endpoint and outcome while they
+    keep failing less than PROBE_GAP_S apart."""
+    open_: dict[tuple, list] = {}
+    done = []
+    for e in events:
+        if e.kind is not Kind.PROBE or e.data.get("outcome") == "ok":
+            continue
+        key = (e.source, e.data.get("group"), e.data.get("endpoint"), e.data.get("outcome"))
+        cur = open_.get(key)
+        if cur and e.t - cur[1] <= PROBE_GAP_S:
+            cur[1] = e.t
+            cur[2] += 1
+            cur[3].add(e.data.get("client"))
+        else:
+            if cur:
+                done.append((key, cur))
+            open_[key] = [e.t, e.t, 1, {e.data.get("client")}]
+    done += list(open_.items())
+    return [(first, key[0], f"{n} failed probe{'s' if n > 1 else ''} of {key[1]} clients "
+             f"({len(clients)} client{'s' if len(clients) > 1 else ''}): "
+             f"{timeline.outcome_words(key[3])} for {key[2]}", last)
+            for key, (first, last, n, clients) in done]
+
+
+def _events_section(events: list[Event], t0: float) -> str:
+    """The events table, filtered by source with radio buttons and CSS alone."""
+    t_end = events[-1].t if events else t0
+    rows = [(e.t, e.source, e.kind.value, _details(e, t0, t_end)) for e in events
+            if e.kind is not Kind.PROBE]
+    shown_rows = len(rows)
+    cut = max(0, len(rows) - MAX_EVENT_ROWS)
+    rows = rows[:MAX_EVENT_ROWS]
+    rows += [(first, source, "probes failed", f"{text}, until {timeline.relative(last, t0)}")
+             for first, source, text, last in _probe_stretches(events)]
+    rows.sort(key=lambda r: r[0])
+    sources = sorted({r[1] for r in rows})
+    index = {src: i for i, src in enumerate(sources)}
+    counts = {src: sum(1 for r in rows if r[1] == src) for src in sources}
+    probes = [e for e in events if e.kind is Kind.PROBE]
+    failed = sum(1 for e in probes if e.data.get("outcome") != "ok")
+    note = (f"{len(events)} events in the history. Every event but the probes is listed"
+            + (f" (the first {MAX_EVENT_ROWS} of {shown_rows}; the rest are in events.jsonl)"
+               if cut else "")
+            + f". Probes: {len(probes)}, {failed} failed; probes that got addresses are not "
+            "listed, and failed probes are listed as stretches (one row per prober, client "
+            "group, endpoint and outcome while they keep failing less than "
+            f"{PROBE_GAP_S:g} s apart). Show one source:")
+    radios = ['<input type="radio" name="src" id="src-all" checked>'
+              f'<label for="src-all">all ({len(rows)})</label>']
+    css = []
+    for src, i in index.items():
+        radios.append(f'<input type="radio" name="src" id="src-{i}">'
+                      f'<label for="src-{i}">{_esc(src)} ({counts[src]})</label>')
+        css.append(f"#src-{i}:checked ~ table tr.ev:not(.s-{i}) {{ display: none; }}")
+    body = "".join(f'<tr class="ev s-{index[src]}"><td class="t">{timeline.relative(t, t0)}</td>'
+                   f"<td>{_esc(src)}</td><td>{_esc(kind)}</td><td>{_esc(text)}</td></tr>"
+                   for t, src, kind, text in rows)
+    return (f"<h2>Events</h2><p>{_esc(note)}</p><style>{' '.join(css)}</style>"
+            f'<div class="events">{"".join(radios)}'
+            "<table><tr><th>time</th><th>source</th><th>event</th><th>what</th></tr>"
+            f"{body}</table></div>")
+
+
+def _timeline_section(summary: dict, events: list[Event], t0: float) -> str:
+    """The post-event summary: milestones as sentences, the time between them, time to page."""
+    if "timeline" in summary:
+        items = summary["timeline"]
+        durations = [timeline.Duration(d["name"], d["from"], d["to"], d["s"])
+                     for d in summary.get("timeline_durations", [])]
+    else:   # a summary written before the timeline existed: derive it from the history
+        ms = timeline.milestones(events)
+        items = timeline.to_json(ms, t0)
+        durations = timeline.durations(ms)
+    lines = "".join(
+        f'<tr class="{_esc(m["name"])}"><td class="t">'
+        + ("—" if m["t_s"] is None else f"{m['t_s']:+.1f} s")
+        + f"</td><td>{_esc(m['text'])}</td></tr>" for m in items)
+    if not items:
+        lines = ("<tr><td></td><td>Nothing to tell: no fault took effect, no endpoint emptied "
+                 "and no probe failed.</td></tr>")
+    page = timeline.first_page(events)
+    ttp = summary.get("time_to_page_s")
+    if ttp is not None:
+        when = f"{timeline.span(abs(ttp))} {'after' if ttp >= 0 else 'before'}"
+        paged = (f'<p class="ttp">Time to page: <b>{_esc(when)} the endpoint emptied</b>'
+                 + (f" (first page at {timeline.relative(page.t, t0)})." if page else ".")
+                 + "</p>")
+    elif summary.get("emptied") is None:
+        paged = ('<p class="ttp">Time to page: none, since no endpoint emptied'
+                 + (f"; the first page came at {timeline.relative(page.t, t0)}." if page else ".")
+                 + "</p>")
+    else:
+        paged = ('<p class="ttp bad">Time to page: <b>no page</b> after the endpoint emptied'
+                 + (" (a simulation has no Alertmanager)." if summary.get("world") == "simulation"
+                    else ": nothing paged by the end of the run.") + "</p>")
+    spans = "".join(f"<li>{_esc(d.text)}</li>" for d in durations)
+    return (f"<h2>What happened</h2>{paged}"
+            f'<table class="timeline">{lines}</table>'
+            + (f"<p>Time between milestones:</p><ul>{spans}</ul>" if spans else "")
+            + "<p class=note>Every time in this report is seconds since the run started (its "
+            "first event).</p>")
+
+
+def _faults_section(summary: dict, events: list[Event], t0: float) -> str:
+    inject = next((e.t for e in events if e.kind is Kind.PHASE
+                   and e.data.get("phase") == "inject"), None)
+    items = []
+    for f in summary.get("faults", []):
+        what = f"[{f.get('index')}] {f.get('kind')} {f.get('target')}" + \
+            (f" at {f['step']}" if f.get("step") else "")
+        if f.get("status") == "fired":
+            at = f.get("fired_at_s")
+            when = (timeline.relative(inject + at, t0) if at is not None and inject is not None
+                    else "an unknown time")
+            items.append(f"{what}: took effect at {when}")
+        else:
+            items.append(f"{what}: did not fire ({f.get('why')})")
+    return ("<h2>Faults</h2><ul>" + "".join(f"<li>{_esc(i)}</li>" for i in items) + "</ul>"
+            if items else "")
+
+
+def _unexplained(summary: dict, t0: float) -> str:
+    u = summary.get("unexplained_failures") or {}
+    first = u.get("first")
+    if not u.get("count") or not first:
+        return ""
+    when = timeline.relative(first["t"], t0) if isinstance(first.get("t"), (int, float)) else "?"
+    return (f'<p class="bad">{u["count"]} failed probe(s) that nothing in the history explains; '
+            f"the first at {when}: {_esc(first.get('client'))} ({_esc(first.get('group'))}) got "
+            f"{_esc(timeline.outcome_words(first.get('outcome')))} for "
+            f"{_esc(first.get('endpoint'))}.</p>")
+
+
 def render_html(summary: dict, events: list[Event]) -> str:
     events = sorted(events, key=lambda e: e.t)
-    t0 = events[0].t if events else 0.0
+    t0 = timeline.run_start(events)
     axis = _Axis((events[-1].t - t0) if events else 1.0)
     windows = [(a - t0, b - t0, label) for a, b, label in _fault_windows(events)]
     marks = [(v["first_violation"]["t"] - t0, f"{v['name']} violated", "violation")
@@ -89,6 +268,9 @@ def render_html(summary: dict, events: list[Event]) -> str:
              and v.get("first_violation") and "t" in v["first_violation"]]
     marks += [(e.t - t0, f"operator repair -> plan {e.data['generation']}", "repair")
               for e in events if e.kind is Kind.REPAIRED][:1]
+    page = timeline.first_page(events)
+    if page is not None:
+        marks.append((page.t - t0, f"first page: {page.data.get('alert')}", "page"))
 
     # Panel 1: failed-probe ratio per client group (1 s buckets).
     ratio = _failed_ratio(events, t0)
@@ -126,44 +308,65 @@ def render_html(summary: dict, events: list[Event]) -> str:
     ticks = []
     step = max(1, int(axis.t_max // 10) or 1)
     for s in range(0, int(axis.t_max) + 1, step):
-        ticks.append(f'<text x="{axis.x(s):.1f}" y="{2 * PANEL_H + GAP + 60}" class="tick">{s}s</text>')
+        ticks.append(f'<text x="{axis.x(s):.1f}" y="{2 * PANEL_H + GAP + 60}" class="tick">+{s} s</text>')
     height = 2 * PANEL_H + GAP + 80
     legend = " ".join(f'<span style="color:{c}">■ {g}</span>' for g, c in COLORS.items())
     legend += " " + " ".join(f'<span style="color:{ENDPOINT_COLORS[i % 5]}">■ {html.escape(e)}</span>'
                              for i, e in enumerate(sorted(applied)))
     o = summary.get("outage", {})
     rows = "".join(
-        f"<tr><td>{html.escape(v['name'])}</td><td class={'bad' if v['held'] is False else 'ok'}>"
+        f"<tr><td>{_esc(v['name'])}</td><td class={'bad' if v['held'] is False else 'ok'}>"
         f"{'violated' if v['held'] is False else 'held' if v['held'] else 'unknown'}</td>"
-        f"<td>{html.escape(str(v.get('first_violation') or ''))}</td></tr>"
+        f"<td>{_esc(timeline.describe_violation(v['name'], v.get('first_violation'), t0))}"
+        "</td></tr>"
         for v in summary.get("invariants", []))
-    facts = [("verdict", summary.get("verdict")), ("expected", summary.get("expected")),
-             ("backend", summary.get("backend")), ("seed", summary.get("seed")),
+    verdict = str(summary.get("verdict"))
+    decided = verdict in ("hypothesis-violated", "hypothesis-held")
+    ttp = summary.get("time_to_page_s")
+    facts = [("expected", summary.get("expected")),
+             ("backend", summary.get("backend")), ("world", summary.get("world", "lab")),
+             ("seed", summary.get("seed")),
+             ("safeguards", ", ".join(summary.get("mitigations") or []) or "none"),
              ("failed probes", f"{o.get('failed_probes')} / {o.get('total_probes')}"),
              ("clients affected", f"{o.get('clients_affected_fraction', 0):.0%}"),
              ("client-seconds lost", o.get("client_seconds_lost")),
              ("outage duration (s)", o.get("duration_s")),
              ("detection lag (ms)", summary.get("detection_lag_ms")),
+             ("time to page (s)", "none" if ttp is None else f"{ttp:g}"),
              ("automation stuck", summary.get("automation_stuck")),
              ("recovered by", summary.get("recovered_by"))]
-    facts_html = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                         for k, v in facts)
+    facts_html = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in facts)
+    expectation = ("" if summary.get("as_expected") is None else
+                   " — as expected" if summary.get("as_expected") else " — NOT as expected")
+    headline = (f'<p class="verdict {"ok" if summary.get("as_expected") else "bad"}">'
+                f"{_esc(verdict)}{_esc(expectation)}"
+                + (f": {_esc(summary['reason'])}" if summary.get("reason") else "")
+                + ("" if decided else " (the run was not decided: its numbers are not an "
+                   "outcome)") + "</p>")
     title = html.escape(str(summary.get("title", "DNS Chaos Lab run")))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: sans-serif; margin: 24px; color: #222; }}
-table {{ border-collapse: collapse; margin: 12px 0; }} td, th {{ padding: 3px 10px; text-align: left; border-bottom: 1px solid #ddd; }}
-.bad {{ color: #c00; font-weight: bold; }} .ok {{ color: #080; }}
+body {{ font-family: sans-serif; margin: 24px; color: #222; max-width: 1100px; }}
+table {{ border-collapse: collapse; margin: 12px 0; }} td, th {{ padding: 3px 10px; text-align: left; border-bottom: 1px solid #ddd; vertical-align: top; }}
+.bad {{ color: #c00; font-weight: bold; }} .ok {{ color: #080; }} .verdict {{ font-size: 1.2em; }}
+td.t {{ white-space: nowrap; font-variant-numeric: tabular-nums; text-align: right; }}
+table.timeline tr.impact td {{ color: #c00; font-weight: bold; }} table.timeline tr.first-page td, .ttp b {{ color: #8e24aa; }}
+.note {{ color: #666; font-size: 0.9em; }}
+.events input {{ margin-left: 10px; }} .events table {{ font-size: 0.9em; }}
 svg .frame {{ fill: none; stroke: #999; }} svg .fault {{ fill: #f4b400; fill-opacity: 0.25; }}
 svg .series {{ fill: none; stroke-width: 2; }} svg .published {{ fill: none; stroke: #777; stroke-dasharray: 4 3; }}
 svg .violation {{ stroke: #c00; stroke-width: 2; }} svg .repair {{ stroke: #080; stroke-width: 2; stroke-dasharray: 6 3; }}
+svg .page {{ stroke: #8e24aa; stroke-width: 2; stroke-dasharray: 2 2; }}
 svg .title {{ font-size: 13px; font-weight: bold; }} svg .ylab {{ font-size: 11px; text-anchor: end; }}
 svg .tick {{ font-size: 11px; text-anchor: middle; }}
 </style></head><body>
-<h1>{title} <small>on {html.escape(str(summary.get("backend")))}</small></h1>
+<h1>{title} <small>on {_esc(summary.get("backend"))}</small></h1>
+{headline}
+{_timeline_section(summary, events, t0)}
+{_unexplained(summary, t0)}
 <table>{facts_html}</table>
-<p>{legend} <span style="color:#c99a00">■ fault window</span> <span style="color:#c00">| invariant violated</span> <span style="color:#080">| operator repair</span></p>
+<p>{legend} <span style="color:#c99a00">■ fault window</span> <span style="color:#c00">| invariant violated</span> <span style="color:#080">| operator repair</span> <span style="color:#8e24aa">| first page</span></p>
 <svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" role="img" aria-label="run timeline">
 {p1}
 {p2}
@@ -171,6 +374,8 @@ svg .tick {{ font-size: 11px; text-anchor: middle; }}
 </svg>
 <h2>Invariants</h2>
 <table><tr><th>invariant</th><th>result</th><th>first violation</th></tr>{rows}</table>
+{_faults_section(summary, events, t0)}
+{_events_section(events, t0)}
 </body></html>
 """
 

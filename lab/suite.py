@@ -97,38 +97,63 @@ def plan_text(path: Path, s: Scenario) -> str:
     return "\n".join(lines)
 
 
+def _decided(s: dict) -> bool:
+    return s["verdict"] in ("hypothesis-violated", "hypothesis-held")
+
+
+def _outage_cells(s: dict) -> str:
+    """A decided run's outage figures; an aborted or failed run's reason instead, across the
+    outage columns, so it can never read as "no outage"."""
+    o = s["outage"]
+    if not _decided(s):
+        reason = " ".join(str(s.get("reason") or "no reason recorded").split())
+        return (f'<td colspan="5" class="bad">— ({html.escape(s["verdict"])}: '
+                f"{html.escape(reason)})</td>")
+    ttp = s.get("time_to_page_s")
+    return (f"<td>{o['failed_probes']} / {o['total_probes']}</td>"
+            f"<td>{o['clients_affected_fraction']:.0%}</td>"
+            f"<td>{o['client_seconds_lost']}</td><td>{o['duration_s']}</td>"
+            f"<td>{'none' if ttp is None else f'{ttp:g}'}</td>")
+
+
 def write_index(out: Path, rows: list[tuple[Path, dict, str]]) -> None:
     """index.html, suite.json and junit.xml of a suite; ``rows``: (file, summary, the
-    run's directory name in ``out``)."""
+    run's directory name in ``out``). A run that was not decided has no outage figures
+    (``outage`` null in suite.json, its reason in the index)."""
     summaries = [s for _, s, _ in rows]
     (out / "junit.xml").write_text(render_junit(summaries))
     (out / "suite.json").write_text(json.dumps(
-        {"runs": [{"file": str(p), "dir": d, "backend": s.get("backend"),
-                   "verdict": s["verdict"],
+        {"runs": [{"file": str(p), "dir": d, "report": f"{d}/report.html",
+                   "backend": s.get("backend"), "verdict": s["verdict"],
                    "expected": s.get("expected"), "as_expected": s.get("as_expected"),
-                   "outage": s["outage"], "record_ttl_s": s.get("record_ttl_s"),
+                   "reason": s.get("reason"),
+                   "outage": s["outage"] if _decided(s) else None,
+                   "time_to_page_s": s.get("time_to_page_s"),
+                   "record_ttl_s": s.get("record_ttl_s"),
                    "negative_ttl_s": s.get("negative_ttl_s")}
                   for p, s, d in rows]}, indent=2) + "\n")
     items = "".join(
         f"<tr><td><a href=\"{html.escape(d)}/report.html\">{html.escape(s.get('title', d))}</a>"
         f"</td><td>{html.escape(str(s.get('backend')))}</td>"
-        f"<td>{html.escape(str(s.get('expected')))}</td><td>{html.escape(s['verdict'])}</td>"
+        f"<td>{html.escape(str(s.get('expected')))}</td>"
+        f"<td class={'ok' if _decided(s) else 'bad'}>{html.escape(s['verdict'])}</td>"
         f"<td class={'ok' if s.get('as_expected') else 'bad'}>"
         f"{'as expected' if s.get('as_expected') else 'NOT as expected'}</td>"
-        f"<td>{s['outage']['failed_probes']} / {s['outage']['total_probes']}</td>"
-        f"<td>{s['outage']['clients_affected_fraction']:.0%}</td>"
-        f"<td>{s['outage']['client_seconds_lost']}</td><td>{s['outage']['duration_s']}</td>"
-        f"<td>{s.get('record_ttl_s')} / {s.get('negative_ttl_s')}</td></tr>"
+        f"{_outage_cells(s)}"
+        f"<td>{s.get('record_ttl_s')} / {s.get('negative_ttl_s')}</td>"
+        f"<td><a href=\"{html.escape(d)}/report.html\">report</a></td></tr>"
         for p, s, d in rows)
     (out / "index.html").write_text(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>DNS Chaos Lab "
         "suite</title><style>body{font-family:sans-serif;margin:24px}td,th{padding:3px 10px;"
         "border-bottom:1px solid #ddd;text-align:left}.bad{color:#c00;font-weight:bold}"
         ".ok{color:#080}</style></head><body>"
-        f"<h1>DNS Chaos Lab suite, {time.strftime('%Y-%m-%d %H:%M:%S')}</h1><table><tr>"
-        "<th>experiment</th><th>backend</th><th>expected</th><th>verdict</th><th></th><th>failed probes</th>"
-        "<th>clients affected</th><th>client-seconds lost</th><th>outage (s)</th>"
-        "<th>TTL / negative TTL (s)</th>"
+        f"<h1>DNS Chaos Lab suite, {time.strftime('%Y-%m-%d %H:%M:%S')}</h1>"
+        "<p>A run that was aborted or failed (error) is not an outcome: its outage columns "
+        "give the reason instead.</p><table><tr>"
+        "<th>experiment</th><th>backend</th><th>expected</th><th>verdict</th><th></th>"
+        "<th>failed probes</th><th>clients affected</th><th>client-seconds lost</th>"
+        "<th>outage (s)</th><th>time to page (s)</th><th>TTL / negative TTL (s)</th><th></th>"
         f"</tr>{items}</table></body></html>\n")
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from lab.core.checkers import automation_stuck, check_all, never_delete_active_plan
+from lab.core import timeline
 from lab.core.history import Event, Kind
 from lab.core.verdict import Expect, Verdict, as_expected, attribute, fault_outcomes, incomplete
 
@@ -208,6 +209,8 @@ def summarize(events: list[Event], *, backend: str, seed: int, status: str | Non
     for _, cause in explained:
         by_cause[cause.what] += 1
     found = emptied(events)
+    counted = {id(e) for e, _ in explained}
+    milestones = timeline.milestones(events, counted)
     summary = {
         "verdict": verdict.value,
         "backend": backend,
@@ -227,8 +230,11 @@ def summarize(events: list[Event], *, backend: str, seed: int, status: str | Non
         "automation_stuck": automation_stuck(events),
         "recovered_by": recovered_by(events),
         "invariants": [v.to_json() for v in invariants],
-        "groups": {g: group_view(events, g, counted={id(e) for e, _ in explained}).__dict__
+        "groups": {g: group_view(events, g, counted=counted).__dict__
                    for g in ("resolver", "direct")},
+        "time_to_page_s": timeline.time_to_page_s(events),
+        "timeline": timeline.to_json(milestones, timeline.run_start(events)),
+        "timeline_durations": [d.to_json() for d in timeline.durations(milestones)],
         "steady_state_after": steady_state_after,
         "reason": reason,
         "expected": expected,

@@ -3,7 +3,8 @@
 
 Benefit: outage yes/no, its duration, clients affected, client-seconds lost, the longest
 outage one client saw per group, invariants violated, time to converge to the newest plan
-after the faults ended. Cost: DNS writes and lock waits per plan published, writes refused,
+after the faults ended. A variant whose run was not decided (aborted, error) has no benefit
+figures (None): its numbers are not an outcome, and must never read as "no outage". Cost: DNS writes and lock waits per plan published, writes refused,
 clean-ups skipped, and the latency from a plan's publication until every endpoint has it.
 """
 
@@ -11,6 +12,7 @@ import statistics
 from collections import defaultdict
 
 from lab.core.history import Event, Kind
+from lab.core.verdict import Verdict
 
 
 def longest_client_outage_s(events: list[Event], group: str) -> float:
@@ -86,16 +88,22 @@ def variant_row(name: str, summary: dict, events: list[Event], endpoints: set[st
     for e in events:
         count[e.kind] += 1
     latencies = plan_latencies_s(events, endpoints)
+    decided = Verdict(summary["verdict"]) in (Verdict.VIOLATED, Verdict.HELD)
+    known = (lambda value: value) if decided else (lambda value: None)
     return {
         "variant": name,
         "verdict": summary["verdict"],
-        "outage": o["detected"],
-        "outage_s": o["duration_s"],
-        "clients_affected_fraction": o["clients_affected_fraction"],
-        "client_seconds_lost": o["client_seconds_lost"],
-        "failed_probes": {g: summary["groups"][g]["failed"] for g in summary["groups"]},
-        "longest_client_outage_s": {g: longest_client_outage_s(events, g)
-                                    for g in summary["groups"]},
+        "decided": decided,
+        "as_expected": summary.get("as_expected"),
+        "reason": summary.get("reason"),
+        "outage": known(o["detected"]),
+        "outage_s": known(o["duration_s"]),
+        "clients_affected_fraction": known(o["clients_affected_fraction"]),
+        "client_seconds_lost": known(o["client_seconds_lost"]),
+        "failed_probes": known({g: summary["groups"][g]["failed"] for g in summary["groups"]}),
+        "longest_client_outage_s": known({g: longest_client_outage_s(events, g)
+                                          for g in summary["groups"]}),
+        "time_to_page_s": summary.get("time_to_page_s"),
         "endpoint_emptied": summary.get("emptied") is not None,
         "violations": [v["name"] for v in summary["invariants"] if v["held"] is False],
         "time_to_converge_s": time_to_converge_s(events, endpoints),
