@@ -216,10 +216,12 @@ def _timeline_section(summary: dict, events: list[Event], t0: float) -> str:
         paged = ('<p class="ttp">Time to page: none, since no endpoint emptied'
                  + (f"; the first page came at {timeline.relative(page.t, t0)}." if page else ".")
                  + "</p>")
+    elif summary.get("world") == "simulation":
+        paged = ('<p class="ttp">Time to page: none; a simulation has no Alertmanager, so '
+                 "nothing pages.</p>")
     else:
-        paged = ('<p class="ttp bad">Time to page: <b>no page</b> after the endpoint emptied'
-                 + (" (a simulation has no Alertmanager)." if summary.get("world") == "simulation"
-                    else ": nothing paged by the end of the run.") + "</p>")
+        paged = ('<p class="ttp bad">Time to page: no page after the endpoint emptied, by the '
+                 "end of the run.</p>")
     spans = "".join(f"<li>{_esc(d.text)}</li>" for d in durations)
     return (f"<h2>What happened</h2>{paged}"
             f'<table class="timeline">{lines}</table>'

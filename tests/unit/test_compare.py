@@ -79,3 +79,46 @@ def test_a_baseline_must_be_a_decided_run_of_the_same_file_seed_backend_and_dura
         compare.check_baseline(tmp_path / "absent", s, ident)
     (tmp_path / "summary.json").write_text(json.dumps({**good, "world": "simulation"}))
     compare.check_baseline(tmp_path, s, ident, world="simulation")
+
+
+def _row(name, **kw):
+    from lab.core.blast import summarize
+    from lab.core.compare import variant_row
+    from tests.unit.test_run_model import race_history
+    events = race_history()
+    summary = summarize(events, backend="powerdns", seed=1, expected="outage", **kw)
+    row = variant_row(name, summary, events, {"r"})
+    row["dir"], row["report"] = name, f"{name}/report.html"
+    return row
+
+
+def test_every_row_shows_its_verdict_expectation_and_report():
+    rows = [_row("none"), _row("fencing", status="error",
+                               reason="fault [0] delay enactor-a did not fire | never armed")]
+    doc = {"title": "race", "backend": "powerdns", "seed": 1, "expected": "outage",
+           "command": "dnslab compare", "variants": with_baseline(rows)}
+    page = compare.page(doc)
+    assert '<a href="none/report.html">none</a>' in page
+    assert '<a href="fencing/report.html">fencing</a>' in page
+    assert "hypothesis-violated" in page and ">error<" in page
+    md = compare.markdown(doc)
+    [none, fencing] = [line for line in md.splitlines() if line.startswith("| [")]
+    assert none.startswith("| [none](none/report.html) | hypothesis-violated | yes | yes |")
+    assert fencing.startswith("| [fencing](fencing/report.html) | error | NO | — (error: fault "
+                              "[0] delay enactor-a did not fire \\| never armed) | — | — |")
+
+
+def test_an_undecided_variant_never_reads_as_no_outage():
+    for status in ("error", "aborted"):
+        row = _row("fencing", status=status, reason="interrupted")
+        assert row["decided"] is False and row["verdict"] == status
+        # Its history had an outage, but an undecided run's figures are not an outcome.
+        assert row["outage"] is None and row["outage_s"] is None
+        assert row["clients_affected_fraction"] is None and row["failed_probes"] is None
+        cells = compare._cells(with_baseline([row])[0])
+        assert cells[3] == f"— ({status}: interrupted)"
+        assert "no" not in cells[3:8] and "0" not in cells[3:8]
+    decided = _row("none")
+    assert decided["decided"] is True and decided["outage"] is True
+    assert compare.outage_cell(decided) == "yes"
+    assert decided["time_to_page_s"] is None

@@ -62,6 +62,26 @@ def test_index_links_every_run(tmp_path):
     assert 'failures="1"' in (tmp_path / "junit.xml").read_text()
 
 
+def test_an_undecided_run_in_the_index_never_reads_as_no_outage(tmp_path):
+    import json
+    race = summarize(race_history(), backend="powerdns", seed=1, title="race", expected="outage")
+    broken = summarize(race_history()[:1], backend="powerdns", seed=1, title="broken",
+                       expected="hold", status="error", reason="cannot reach <pdns>")
+    suite.write_index(tmp_path, [(Path("experiments/race.yaml"), race, "race"),
+                                 (Path("experiments/broken.yaml"), broken, "broken")])
+    page = (tmp_path / "index.html").read_text()
+    row = page[page.index("broken/report.html"):]
+    row = row[:row.index("</tr>")]
+    assert '<td class=bad>error</td>' in row
+    assert "— (error: cannot reach &lt;pdns&gt;)" in row and "0 / " not in row
+    assert '<a href="broken/report.html">report</a>' in row
+    assert '<td class=ok>hypothesis-violated</td>' in page
+    runs = {r["dir"]: r for r in json.loads((tmp_path / "suite.json").read_text())["runs"]}
+    assert runs["broken"]["outage"] is None and runs["broken"]["reason"] == "cannot reach <pdns>"
+    assert runs["race"]["outage"]["detected"] is True
+    assert runs["race"]["report"] == "race/report.html" and runs["race"]["time_to_page_s"] is None
+
+
 class FakeStack:
     def __init__(self):
         self.calls = []
