@@ -152,8 +152,10 @@ def _probe_stretches(events: list[Event]) -> list[tuple[float, str, str, str]]:
 def _events_section(events: list[Event], t0: float) -> str:
     """The events table, filtered by source with radio buttons and CSS alone."""
     t_end = events[-1].t if events else t0
+    idle = [e for e in events if e.kind is Kind.FRESHNESS_CHECKED and not e.data.get("fresh")]
     rows = [(e.t, e.source, e.kind.value, _details(e, t0, t_end)) for e in events
-            if e.kind is not Kind.PROBE]
+            if e.kind is not Kind.PROBE
+            and not (e.kind is Kind.FRESHNESS_CHECKED and not e.data.get("fresh"))]
     shown_rows = len(rows)
     cut = max(0, len(rows) - MAX_EVENT_ROWS)
     rows = rows[:MAX_EVENT_ROWS]
@@ -165,7 +167,8 @@ def _events_section(events: list[Event], t0: float) -> str:
     counts = {src: sum(1 for r in rows if r[1] == src) for src in sources}
     probes = [e for e in events if e.kind is Kind.PROBE]
     failed = sum(1 for e in probes if e.data.get("outcome") != "ok")
-    note = (f"{len(events)} events in the history. Every event but the probes is listed"
+    note = (f"{len(events)} events in the history. Every event is listed but the probes and "
+            f"the {len(idle)} freshness checks that found no newer plan"
             + (f" (the first {MAX_EVENT_ROWS} of {shown_rows}; the rest are in events.jsonl)"
                if cut else "")
             + f". Probes: {len(probes)}, {failed} failed; probes that got addresses are not "
