@@ -1,7 +1,8 @@
 """Blast radius and the run summary, derived from the history alone (pure).
 
 A probe event's data: client, group ("resolver" | "direct"), endpoint, outcome, rcode,
-addresses, latency_ms. A failed probe is any outcome but "ok".
+addresses, latency_ms. A failed probe is any outcome but "ok". The summary's post-event
+timeline and time to page come from ``lab.core.timeline``.
 """
 
 import statistics
