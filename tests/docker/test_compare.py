@@ -25,6 +25,10 @@ def race(suites):
                   timeout=2400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     doc = json.loads((OUT / "race" / "comparison.json").read_text())
+    # An aborted or error variant has no outage figures at all (null), so every assertion
+    # below about "no outage" could pass on it: each variant must have been decided.
+    assert all(r["decided"] and r["verdict"] in ("hypothesis-violated", "hypothesis-held")
+               for r in doc["variants"]), [(r["variant"], r["verdict"]) for r in doc["variants"]]
     return {r["variant"]: r for r in doc["variants"]}
 
 
@@ -36,6 +40,7 @@ def frozen(suites):
                   str(OUT / "authoritative-unreachable"), timeout=1200)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     doc = json.loads((OUT / "authoritative-unreachable" / "comparison.json").read_text())
+    assert all(r["decided"] for r in doc["variants"]), doc["variants"]
     return {r["variant"]: r for r in doc["variants"]}
 
 
