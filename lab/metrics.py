@@ -12,16 +12,10 @@ SAFEGUARDS = ("freshness-cas", "fencing", "cleanup-skips-active", "interlock", "
 
 
 def safeguard_of(e: Event) -> str:
-    """Which safeguard refused (a WRITE_REFUSED or CLEANUP_SKIPPED event), read from its
-    reason as lab/core/guard.py and lab/core/enactor.py word it; "unknown" for any other."""
-    reason = str(e.data.get("reason", ""))
-    if reason.startswith("interlock:"):
-        return "interlock"
-    if e.kind is Kind.CLEANUP_SKIPPED:
-        return "cleanup-skips-active" if reason == "an endpoint points at it" else "unknown"
-    if "fencing token" in reason:
-        return "fencing"
-    return "freshness-cas" if "already at plan" in reason else "unknown"
+    """Which safeguard refused (a WRITE_REFUSED or CLEANUP_SKIPPED event carries its name,
+    lab/core/guard.py); "unknown" for anything else."""
+    safeguard = e.data.get("safeguard")
+    return safeguard if safeguard in SAFEGUARDS else "unknown"
 
 
 class WorkerMetrics:

@@ -213,7 +213,8 @@ class Enactor:
                                    fence=fence)
                 except WriteRefused as e:
                     self._record(Kind.WRITE_REFUSED, endpoint=endpoint,
-                                 generation=plan.generation, reason=str(e)[:200])
+                                 generation=plan.generation, reason=str(e)[:200],
+                                 safeguard=e.safeguard)
                     raise
                 self._record(Kind.ENDPOINT_APPLIED, endpoint=endpoint,
                              generation=target.generation, previous=current,
@@ -244,11 +245,11 @@ class Enactor:
                 removed = self.dns.delete_generation(generation, keep_if_referenced=skip_active)
             except WriteRefused as e:        # the DNS-layer interlock said no
                 self._record(Kind.CLEANUP_SKIPPED, generation=generation, newest=newest,
-                             reason=str(e)[:200])
+                             reason=str(e)[:200], safeguard=e.safeguard)
                 continue
             if removed is False:
                 self._record(Kind.CLEANUP_SKIPPED, generation=generation, newest=newest,
-                             reason="an endpoint points at it")
+                             reason="an endpoint points at it", safeguard="cleanup-skips-active")
                 continue
             # Recorded the moment DNS lost it (before the store's own deletion): a write
             # that lands after the deletion must come after it in the history, or the

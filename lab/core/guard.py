@@ -22,11 +22,12 @@ def decide_write(endpoint: str, generation: int, *, current: int | None, highest
     newer one (freshness CAS), or when ``fence`` is lower than ``highest_fence`` (a stalled
     holder is fenced). Returns the fencing token to record with the write (None: none)."""
     if only_if_newer and current is not None and current >= generation:
-        raise WriteRefused(f"{endpoint} already at plan {current}")
+        raise WriteRefused(f"{endpoint} already at plan {current}", "freshness-cas")
     if fence is None:
         return None
     if fence < highest_fence:
-        raise WriteRefused(f"{endpoint}: fencing token {fence} is stale (fence {highest_fence})")
+        raise WriteRefused(f"{endpoint}: fencing token {fence} is stale (fence {highest_fence})",
+                           "fencing")
     return fence
 
 
@@ -46,12 +47,12 @@ def decide_interlock_write(endpoint: str, generation: int, *, new: set[str],
     ``max_removed_fraction`` of its ``current`` addresses at once (the velocity control)."""
     if not new:
         raise WriteRefused(f"interlock: plan {generation} would leave {endpoint} "
-                           "with no addresses")
+                           "with no addresses", "interlock")
     removed = len(current - new) / len(current) if current else 0.0
     if removed > max_removed_fraction:
         raise WriteRefused(
             f"interlock: plan {generation} would remove {removed:.0%} of "
-            f"{endpoint}'s capacity at once (limit {max_removed_fraction:.0%})")
+            f"{endpoint}'s capacity at once (limit {max_removed_fraction:.0%})", "interlock")
 
 
 def decide_interlock_delete(generation: int, users: Sequence[str], *,
@@ -61,4 +62,4 @@ def decide_interlock_delete(generation: int, users: Sequence[str], *,
     (an endpoint came to point at it after ``users`` was read)."""
     if users or kept:
         raise WriteRefused(f"interlock: deleting plan {generation} would leave "
-                           f"{', '.join(users) or 'an endpoint'} with no addresses")
+                           f"{', '.join(users) or 'an endpoint'} with no addresses", "interlock")

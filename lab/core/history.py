@@ -27,8 +27,8 @@ class Kind(StrEnum):
     PROBE = "probe"                            # probers: {client, group, endpoint, outcome, rcode, addresses, latency_ms}
     PHASE = "phase"                            # runner: {phase}
     PASS = "enactor-pass"                      # enactor: {result, generation, seconds}
-    WRITE_REFUSED = "write-refused"            # enactor: {endpoint, generation, reason}
-    CLEANUP_SKIPPED = "cleanup-skipped"        # enactor: {generation, newest, reason}
+    WRITE_REFUSED = "write-refused"            # enactor: {endpoint, generation, reason, safeguard}
+    CLEANUP_SKIPPED = "cleanup-skipped"        # enactor: {generation, newest, reason, safeguard}
     PAGED = "paged"                            # alertmanager (via the lab's pager): {alert, status, labels, starts_at}
 
 

@@ -53,7 +53,12 @@ class TransientError(Exception):
 
 
 class WriteRefused(Exception):
-    """A guarded write the backend (or the safety interlock) refused; nothing was written."""
+    """A guarded write the backend (or the safety interlock) refused; nothing was written.
+    ``safeguard`` names the one that said no (freshness-cas, fencing, interlock)."""
+
+    def __init__(self, message: str, safeguard: str = "unknown"):
+        super().__init__(message)
+        self.safeguard = safeguard
 
 
 class Faults(Protocol):

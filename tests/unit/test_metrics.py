@@ -24,10 +24,11 @@ def refusals(registry, enactor="enactor-a") -> dict[str, float]:
             for s in SAFEGUARDS}
 
 
-def refused_reason(decide, *args, **kwargs) -> str:
+def refused_by(decide, *args, **kwargs) -> str:
+    """The safeguard the core's own guard names when it refuses."""
     with pytest.raises(WriteRefused) as e:
         decide(*args, **kwargs)
-    return str(e.value)
+    return e.value.safeguard
 
 
 def test_every_safeguard_is_exported_at_zero_from_the_enactors_start():
@@ -36,20 +37,23 @@ def test_every_safeguard_is_exported_at_zero_from_the_enactors_start():
     assert refusals(registry) == {s: 0.0 for s in SAFEGUARDS}
 
 
-@pytest.mark.parametrize("safeguard, reason", [
-    ("freshness-cas", refused_reason(decide_write, "e", 3, current=5, highest_fence=0,
-                                     only_if_newer=True)),
-    ("fencing", refused_reason(decide_write, "e", 3, current=2, highest_fence=9, fence=4)),
-    ("interlock", refused_reason(decide_interlock_write, "e", 3, new=set(), current={"a"},
-                                 max_removed_fraction=0.5)),
-    ("unknown", "a refusal worded in a way the metrics do not know"),
+@pytest.mark.parametrize("safeguard, named", [
+    ("freshness-cas", refused_by(decide_write, "e", 3, current=5, highest_fence=0,
+                                 only_if_newer=True)),
+    ("fencing", refused_by(decide_write, "e", 3, current=2, highest_fence=9, fence=4)),
+    ("interlock", refused_by(decide_interlock_write, "e", 3, new=set(), current={"a"},
+                             max_removed_fraction=0.5)),
+    ("unknown", "a safeguard the metrics do not know"),
+    ("unknown", None),
 ])
-def test_a_refused_write_counts_under_its_safeguard(safeguard, reason):
+def test_a_refused_write_counts_under_its_safeguard(safeguard, named):
     registry = CollectorRegistry()
     m = WorkerMetrics(registry)
     m.enactor("enactor-a")
-    m(Event(1.0, "enactor-a", Kind.WRITE_REFUSED, {"endpoint": "e", "generation": 3,
-                                                   "reason": reason}))
+    data = {"endpoint": "e", "generation": 3, "reason": "refused"}
+    if named is not None:
+        data["safeguard"] = named
+    m(Event(1.0, "enactor-a", Kind.WRITE_REFUSED, data))
     assert refusals(registry) == {s: float(s == safeguard) for s in SAFEGUARDS}
     assert registry.get_sample_value("dnslab_enactor_writes_refused_total",
                                      {"enactor": "enactor-a"}) == 1
