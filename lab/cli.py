@@ -188,7 +188,10 @@ def cmd_run(args) -> int:
     # One file named: its run is the destination. A directory (even of one file) or several
     # files: a suite, one subdirectory per file plus index.html, suite.json, junit.xml.
     single = len(args.files) == 1 and len(items) == 1 and not Path(args.files[0]).is_dir()
-    with _world(args) as run:
+    names = [f"{p.stem} ({i}/{len(items)})" if len(items) > 1 else p.stem
+             for i, (p, _) in enumerate(items, 1)]
+    with _world(args) as world, _viewed(args) as views:
+        run = _labelled(world, views, lambda i, s: names[i] if i < len(names) else "")
         if single:
             [(path, s)] = items
             rows = [suite.run_one(path, s, out, run, echo=_say)]
@@ -203,6 +206,31 @@ def cmd_run(args) -> int:
 
 def _say(line: str) -> None:
     print(line, flush=True)
+
+
+@contextlib.contextmanager
+def _viewed(args):
+    """The live view of the command's runs (lab/live.py), as --view and the terminal say."""
+    from lab import live
+    from lab.execute import observed
+    mode = live.choose(getattr(args, "view", None), sim=getattr(args, "sim", False),
+                       quiet=getattr(args, "quiet", False))
+    with observed(live.RunViews(mode) if mode != "none" else None) as views:
+        yield views
+
+
+def _labelled(run, views, label):
+    """``run`` that first tells the view which run of the command this is: ``label(i,
+    scenario)`` for the i-th run (from 0)."""
+    count = 0
+
+    def labelled(s, where, experiment):
+        nonlocal count
+        if views is not None:
+            views.label = label(count, s)
+        count += 1
+        return run(s, where, experiment)
+    return labelled
 
 
 @contextlib.contextmanager
@@ -288,7 +316,14 @@ def cmd_compare(args) -> int:
     if baseline is not None:
         compare.check_baseline(baseline, s, suite.identity(path),
                                world="simulation" if args.sim else "lab")
-    with _world(args) as run:
+    order = [name for name, _ in plan]
+
+    def label(_, s) -> str:
+        name = "+".join(s.mitigations) or "none"
+        at = order.index(name) + 1 if name in order else 0
+        return f"{path.stem} variant {name} ({at}/{len(order)})"
+    with _world(args) as world, _viewed(args) as views:
+        run = _labelled(world, views, label)
         staging = results.stage(out, uuid.uuid4().hex[:6])
         rows = compare.run_variants(plan, s, path, staging, run, baseline, echo=_say)
         command = "dnslab " + " ".join(shlex.quote(a) for a in args.argv)
@@ -424,6 +459,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", choices=BACKENDS, default=_env_backend(),
                    help="override the experiment's backend (default: $DNSLAB_BACKEND, else "
                         "each file's `backend`)")
+    s.add_argument("--view", choices=("auto", "live", "plain", "none"), default=None,
+                   help="how the run is shown while it works: live (a terminal display), "
+                        "plain (a timestamped line every few seconds and on each notable "
+                        "change), none; auto (default): live on a terminal, else plain (none "
+                        "for --sim); --quiet alone means none")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_run)
 
@@ -450,6 +490,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--duration", type=float, default=None)
     s.add_argument("--backend", choices=BACKENDS, default=_env_backend())
+    s.add_argument("--view", choices=("auto", "live", "plain", "none"), default=None,
+                   help="how the run is shown while it works: live (a terminal display), "
+                        "plain (a timestamped line every few seconds and on each notable "
+                        "change), none; auto (default): live on a terminal, else plain (none "
+                        "for --sim); --quiet alone means none")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_compare)
 

@@ -3,9 +3,14 @@ drives the world, the history streams to events.jsonl as it grows (a crash loses
 event), the summary is decided from the history in memory (lab/core/blast.py), and the
 results replace ``out`` only when complete (lab/results.py). The real lab (lab/run.py) and
 the simulation (lab/sim/world.py) both run through here, so their outputs are the same files
-with the same fields; ``world`` ("lab" or "simulation") says which made them."""
+with the same fields; ``world`` ("lab" or "simulation") says which made them.
 
-from contextlib import nullcontext
+A command that wants to watch its runs (the live view, lab/live.py) says so with
+``observed(views)``: each run then asks ``views(scenario, clock=, experiment=)`` for an
+observer, which sees every event as it arrives and can never break or stop the run."""
+
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 
 from lab import results
@@ -23,23 +28,60 @@ class _Sink:
     the run still rolls back."""
 
     def __init__(self, stream, index=None):
-        self.lines = JsonLines(stream)
+        self.lines = JsonLines(stream) if stream is not None else None
         self.index = index
         self.error: OSError | None = None
 
     def __call__(self, event) -> None:
-        if self.error is None:
+        if self.error is None and self.lines is not None:
             try:
                 self.lines(event)
             except OSError as e:
                 self.error = e
         if self.index is not None:
-            self.index(event)
+            try:
+                self.index(event)
+            except Exception:     # an observer (the live view) never reaches the run
+                self.index = None
 
     def raise_if_failed(self, path: Path) -> None:
         if self.error is not None:
             raise LabError(f"cannot write {path}: {self.error.strerror or self.error}; "
                            "free space there")
+
+
+_views: ContextVar = ContextVar("dnslab_run_views", default=None)
+
+
+@contextmanager
+def observed(views):
+    """While inside, every run made by ``execute`` is shown by ``views`` (lab/live.py:
+    ``RunViews``; None shows nothing)."""
+    token = _views.set(views)
+    try:
+        yield views
+    finally:
+        _views.reset(token)
+
+
+def _observer(scenario, clock, experiment):
+    """The observer of this run, started; None when nobody watches or it cannot start."""
+    views = _views.get()
+    if views is None:
+        return None
+    try:
+        observer = views(scenario, clock=clock, experiment=experiment)
+        return observer.start() if observer is not None else None
+    except Exception:
+        return None
+
+
+def _close(observer) -> None:
+    if observer is not None:
+        try:
+            observer.close()
+        except Exception:
+            pass
 
 
 def execute(scenario, world, clock, out: Path, *, run_id: str, world_name: str,
@@ -56,13 +98,16 @@ def execute(scenario, world, clock, out: Path, *, run_id: str, world_name: str,
             stream = open(events_path, "w")
         except OSError as e:
             raise LabError(f"cannot write {events_path}: {e.strerror}") from None
-    sink = _Sink(stream) if stream is not None else None
-    world.sink_error = (lambda: sink.raise_if_failed(events_path)) if sink else (lambda: None)
+    observer = _observer(scenario, clock, experiment)
+    sink = _Sink(stream, observer) if stream is not None or observer is not None else None
+    world.sink_error = (lambda: sink.raise_if_failed(events_path)) if stream is not None \
+        else (lambda: None)
     loop = RunLoop(scenario, world, clock, sink=sink, echo=echo, shield=shield,
                    errors=(LabError, TransientError))
     try:
         result = loop.run()
     finally:
+        _close(observer)
         if stream is not None:
             try:
                 stream.close()

@@ -40,17 +40,19 @@ def space_for(s, args):
     return space
 
 
-def progress_printer():
-    """A one-line progress display on a terminal; nothing in CI logs or pipes."""
-    if not sys.stderr.isatty() or os.environ.get("CI"):
+def progress_view(args, variants: int):
+    """The search's progress (lab/live.py: SearchView), fed by the engine's ``progress``
+    callback: a live display on a terminal; by default nothing in CI logs or pipes
+    (``--view plain`` prints a line every few seconds and at each new find)."""
+    from lab import live
+    view = getattr(args, "view", None)
+    if view in (None, "auto") and os.environ.get("CI"):
+        view = "none"
+    mode = live.choose(view, sim=True, quiet=args.quiet, stream=sys.stderr)
+    if mode == "none":
         return None
-
-    def show(r) -> None:
-        found = ", ".join(f"{v} at #{f.index}" for v, f in r.found.items()) or "nothing yet"
-        print(f"\rsearch [{r.variant}]: {r.explored} schedules, {r.rate:.0f}/s, "
-              f"{len(r.interleavings)} interleavings, {len(r.pairs)}/{r.possible_pairs} "
-              f"pairs; found: {found}\033[K", end="", file=sys.stderr, flush=True)
-    return show
+    return live.SearchView(mode, budget=args.budget or 10000, time_s=args.time,
+                           variants=variants)
 
 
 def run(args) -> int:
@@ -71,13 +73,15 @@ def run(args) -> int:
     out = Path(args.out) if args.out else results.default_dir("search-")
     results.ensure_writable(out)
     command = "dnslab " + " ".join(shlex.quote(a) for a in args.argv)
-    show = None if args.quiet else progress_printer()
     runner = dist.executor(workers=args.workers, cluster=args.cluster)
     staging = results.stage(out, uuid.uuid4().hex[:6])
     variants, failed = [], False
     searched: dict[tuple, object] = {}
+    show = progress_view(args, len(plan))
     try:
-        for name, parts in plan:
+        for i, (name, parts) in enumerate(plan):
+            if show:
+                show.variant(i)
             # Serve-stale acts in the clients' resolver only: its control plane is that of
             # the same variant without it, whose search is reused (the emitted file differs).
             plane = tuple(sorted(m for m in parts if m not in CLIENT_SIDE))
@@ -90,8 +94,6 @@ def run(args) -> int:
                            mitigations=parts, variant=name, find=want,
                            exhaust=args.exhaust or campaign, executor=runner, progress=show)
                 searched[plane] = r
-            if show:
-                print(file=sys.stderr)
             where = staging / name if campaign else staging
             where.mkdir(parents=True, exist_ok=True)
             concluded = []
@@ -110,6 +112,8 @@ def run(args) -> int:
                       + (", ".join(f"{v} first at #{f.index}" for v, f in r.found.items())
                          or "nothing found"), file=sys.stderr)
     finally:
+        if show:
+            show.close()
         runner.close()
     doc = {"file": str(path), **suite.identity(path), "command": command,
            "strategy": args.strategy, "depth": args.depth, "seed": args.seed,
@@ -176,5 +180,9 @@ def add_parser(sub, backends, default_backend) -> None:
     s.add_argument("--out", default=None,
                    help="results directory (default results/search-<date-time>)")
     s.add_argument("--backend", choices=backends, default=default_backend)
+    s.add_argument("--view", choices=("auto", "live", "plain", "none"), default=None,
+                   help="progress while it searches: live (a terminal display), plain (a "
+                        "line every few seconds and at each find), none; auto (default): "
+                        "live on a terminal, else none")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=run)

@@ -1,0 +1,394 @@
+"""What a run looks like right now, folded from its history event by event: the live view's
+state (lab/live.py renders it on a terminal or as plain lines).
+
+``LiveState.add(event)`` is called for every event as it arrives (in arrival order, which on
+the real lab is only roughly time order: each worker's stream is in order, the streams
+interleave); ``LiveState.view(now)`` returns a frozen ``View`` of the run at ``now`` (the
+run's clock). Adding is O(1) per event; a view costs at most the checkers over the
+structural events (a few thousand in a real run), and only when one arrived since the last
+view. Pure: no clock, no terminal; the time is always given.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from lab.core.checkers import EMPTY_OUTCOMES, check_all
+from lab.core.history import Event, Kind
+from lab.core.plan import DEFAULT_ENDPOINTS
+
+SERIES_S = 30          # seconds of failing share kept per client group (the sparkline)
+SHARE_WINDOW_S = 3     # "failing now" = share of failed probes over the last few seconds
+ALERTS_KEPT = 20
+VIOLATED_BY = (Kind.ENDPOINT_APPLIED, Kind.REPAIRED, Kind.PLAN_DELETED)
+
+
+class EnactorState(StrEnum):
+    STARTING = "starting"       # no event from it yet
+    IDLE = "idle"
+    APPLYING = "applying"       # a fresh plan found, being applied
+    STALLED = "stalled"         # a delay fault holds it at a step
+    STUCK = "stuck"             # an endpoint points at a deleted plan
+    REFUSED = "refused"         # a guarded write was refused (fencing, freshness, interlock)
+    PAUSED = "paused"           # its container is frozen
+    KILLED = "killed"
+
+
+@dataclass(frozen=True)
+class GroupView:
+    name: str
+    failing: float | None                 # share of failed probes over SHARE_WINDOW_S
+    series: tuple[float | None, ...]      # one share per second, oldest first (None: no probe)
+    probes: int                           # every probe of the group so far
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    name: str
+    generation: int | None      # the plan it points at (last applied or repaired)
+    addresses: int | None       # addresses in the direct group's latest probe of it
+    plan_deleted: bool          # the plan it points at was deleted by a clean-up
+
+    @property
+    def empty(self) -> bool:
+        return self.addresses == 0 or self.plan_deleted
+
+
+@dataclass(frozen=True)
+class EnactorView:
+    name: str
+    state: EnactorState
+    generation: int | None = None   # the plan it is applying (or refused, or stuck on)
+    detail: str = ""                # the step it is stalled at, the endpoint it is stuck on
+    left_s: float | None = None     # how long a stall or pause still lasts
+
+    def text(self) -> str:
+        """Compact: ``applying 12``, ``stalled@after-freshness-check 7s``, ``stuck@ep``."""
+        s = self.state.value
+        if self.state is EnactorState.APPLYING and self.generation is not None:
+            s += f" {self.generation}"
+        if self.detail:
+            s += f"@{self.detail}"
+        if self.left_s is not None:
+            s += f" {max(0.0, self.left_s):.0f}s"
+        return s
+
+
+@dataclass(frozen=True)
+class FaultView:
+    kind: str
+    target: str
+    step: str | None
+    left_s: float | None     # None: no set length (armed, or already over)
+    armed: bool = False      # waiting in the channel for its step
+
+    def text(self) -> str:
+        s = f"{self.kind} {self.target}"
+        if self.step:
+            s += f"@{self.step}"
+        if self.armed:
+            return s + " armed"
+        if self.left_s is not None:
+            s += f" {max(0.0, self.left_s):.0f}s left"
+        return s
+
+
+@dataclass(frozen=True)
+class Violation:
+    name: str
+    t: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    t: float
+    alert: str
+    status: str
+
+
+@dataclass(frozen=True)
+class View:
+    title: str
+    label: str
+    phase: str | None
+    phase_left_s: float | None
+    elapsed_s: float
+    now: float
+    groups: tuple[GroupView, ...]
+    endpoints: tuple[EndpointView, ...]
+    enactors: tuple[EnactorView, ...]
+    faults: tuple[FaultView, ...]
+    violations: tuple[Violation, ...]
+    alerts: tuple[Alert, ...]
+    events: int
+
+    def notable(self) -> tuple:
+        """What, when it changes, is worth telling at once: the phase, emptied endpoints,
+        violations, pages, stuck enactors."""
+        return (self.phase, tuple(e.name for e in self.endpoints if e.empty),
+                tuple(v.name for v in self.violations), len(self.alerts),
+                tuple(e.name for e in self.enactors if e.state is EnactorState.STUCK))
+
+
+def planned_seconds(scenario, phase: str, emptied: bool) -> float | None:
+    """How long the run loop (lab/core/runloop.py) means ``phase`` to last, or None where it
+    waits on the world (set-up, start, repair, rollback)."""
+    s = scenario
+    if s is None:
+        return None
+    return {"steady-state-before": s.steady_state_s, "inject": s.duration_s,
+            "observe": s.hold_stuck_s if emptied else 2 * s.client_interval_s + 1,
+            "recover": s.recovery_window_s, "steady-state-after": s.steady_state_s,
+            }.get(phase)
+
+
+def refusal(reason: str) -> str:
+    """Which guard refused a write, from the refusal's message (lab/core/guard.py)."""
+    r = reason.lower()
+    if "interlock" in r:
+        return "interlock"
+    if "fenc" in r:
+        return "fencing"
+    return "freshness"
+
+
+class _Enactor:
+    __slots__ = ("state", "generation", "detail", "until", "before")
+
+    def __init__(self):
+        self.state, self.generation, self.detail = EnactorState.STARTING, None, ""
+        self.until: float | None = None
+        self.before: tuple | None = None     # what it was doing when stalled or paused
+
+    def hold(self, state: EnactorState, detail: str, until: float | None) -> None:
+        if self.before is None:
+            self.before = (self.state, self.generation, self.detail)
+        self.state, self.detail, self.until = state, detail, until
+
+    def release(self) -> None:
+        if self.before is not None:
+            self.state, self.generation, self.detail = self.before
+        self.before, self.until = None, None
+
+
+class LiveState:
+    """The fold. ``scenario`` (optional) gives the title, phase lengths and the enactors'
+    names; ``label`` says which run of a command this is (``variant fencing (3/6)``)."""
+
+    def __init__(self, scenario=None, label: str = ""):
+        self.scenario = scenario
+        self.title = getattr(scenario, "title", "") or ""
+        self.label = label
+        self.events = 0
+        self.started: float | None = None
+        self.latest: float | None = None
+        self.phase: str | None = None
+        self.phase_t = 0.0
+        self._buckets: dict[str, dict[int, list[int]]] = {}   # group -> second -> [fail, all]
+        self._probes: dict[str, int] = {}
+        self._active: dict[str, tuple[float, int]] = {}        # endpoint -> (t, generation)
+        self._addresses: dict[str, tuple[float, int]] = {}     # endpoint -> (t, count)
+        self._deleted: dict[int, float] = {}                   # generation -> deleted at
+        self._enactors: dict[str, _Enactor] = {
+            name: _Enactor() for name in getattr(scenario, "enactors", ())}
+        self._faults: dict[tuple[str, str], tuple[float, float | None, str | None]] = {}
+        self._armed: list[tuple[float, str, str, str | None]] = []
+        self._structure: list[Event] = []
+        self._first_empty_probe: Event | None = None
+        self._checked = True
+        self._violations: tuple[Violation, ...] = ()
+        self._alerts: list[Alert] = []
+
+    # -- the fold ------------------------------------------------------------------------
+    def add(self, e: Event) -> None:
+        self.events += 1
+        if self.started is None:
+            self.started = e.t
+        self.latest = e.t if self.latest is None else max(self.latest, e.t)
+        d = e.data
+        k = e.kind
+        if k is Kind.PROBE:
+            self._probe(e)
+        elif k is Kind.PHASE:
+            self.phase, self.phase_t = d.get("phase"), e.t
+        elif k in (Kind.ENDPOINT_APPLIED, Kind.REPAIRED):
+            ep = d.get("endpoint")
+            if ep not in self._active or self._active[ep][0] <= e.t:
+                self._active[ep] = (e.t, d.get("generation"))
+            self._structural(e)
+        elif k is Kind.PLAN_DELETED:
+            g = d.get("generation")
+            self._deleted[g] = max(e.t, self._deleted.get(g, e.t))
+            self._structural(e)
+        elif k is Kind.FRESHNESS_CHECKED:
+            if d.get("fresh"):
+                en = self._enactor(e.source)
+                if en.before is None:
+                    en.state, en.generation, en.detail = EnactorState.APPLYING, \
+                        d.get("generation"), ""
+        elif k is Kind.ENACTOR_STUCK:
+            en = self._enactor(e.source)
+            en.release()
+            en.state, en.generation, en.detail = EnactorState.STUCK, d.get("generation"), \
+                str(d.get("endpoint", ""))
+        elif k is Kind.WRITE_REFUSED:
+            en = self._enactor(e.source)
+            en.release()
+            en.state, en.generation = EnactorState.REFUSED, d.get("generation")
+            en.detail = refusal(str(d.get("reason", "")))
+        elif k is Kind.PASS:
+            en = self._enactor(e.source)
+            if en.before is None and d.get("result") == "applied":
+                en.state, en.detail = EnactorState.IDLE, ""
+        elif k is Kind.FAULT_ARMED:
+            self._armed.append((e.t, str(d.get("fault")), str(d.get("target")), d.get("step")))
+        elif k is Kind.FAULT_STARTED:
+            self._fault_started(e)
+        elif k is Kind.FAULT_ENDED:
+            self._fault_ended(e)
+        elif k is Kind.PAGED:
+            self._alerts.append(Alert(e.t, str(d.get("alert", "?")), str(d.get("status", "?"))))
+            del self._alerts[:-ALERTS_KEPT]
+
+    def _enactor(self, name: str) -> _Enactor:
+        if name not in self._enactors:
+            self._enactors[name] = _Enactor()
+        return self._enactors[name]
+
+    def _probe(self, e: Event) -> None:
+        d = e.data
+        group = str(d.get("group", "?"))
+        failed = d.get("outcome") != "ok"
+        second = int(e.t // 1)
+        buckets = self._buckets.setdefault(group, {})
+        b = buckets.get(second)
+        if b is None:
+            b = buckets[second] = [0, 0]
+            if len(buckets) > 4 * SERIES_S:      # forget seconds long gone
+                newest = max(buckets)
+                for s in [s for s in buckets if s < newest - 2 * SERIES_S]:
+                    del buckets[s]
+        b[0] += failed
+        b[1] += 1
+        self._probes[group] = self._probes.get(group, 0) + 1
+        if group == "direct":
+            ep = d.get("endpoint")
+            if ep not in self._addresses or self._addresses[ep][0] <= e.t:
+                count = d.get("addresses")
+                self._addresses[ep] = (e.t, count if isinstance(count, int) else
+                                       (0 if d.get("outcome") in EMPTY_OUTCOMES else None))
+            if d.get("outcome") in EMPTY_OUTCOMES and (
+                    self._first_empty_probe is None or e.t < self._first_empty_probe.t):
+                self._first_empty_probe = e
+                self._checked = False
+
+    def _structural(self, e: Event) -> None:
+        self._structure.append(e)
+        self._checked = False
+
+    def _fault_started(self, e: Event) -> None:
+        d = e.data
+        kind, target, step = str(d.get("fault")), str(d.get("target")), d.get("step")
+        seconds = d.get("seconds")
+        until = e.t + seconds if isinstance(seconds, (int, float)) and seconds else None
+        for i, (_, ak, at, astep) in enumerate(self._armed):
+            if ak == kind and at == target and (astep is None or astep == step):
+                del self._armed[i]
+                break
+        if kind in ("lose-lock", "planner-burst"):
+            return         # over as it starts (the ended event follows at once)
+        self._faults[(kind, target)] = (e.t, until, step)
+        if kind == "delay":
+            self._enactor(target).hold(EnactorState.STALLED, str(step or ""), until)
+        elif kind in ("pause", "kill") and target in self._enactors:
+            self._enactor(target).hold(EnactorState.PAUSED if kind == "pause"
+                                       else EnactorState.KILLED, "", until)
+
+    def _fault_ended(self, e: Event) -> None:
+        kind, target = str(e.data.get("fault")), str(e.data.get("target"))
+        self._faults.pop((kind, target), None)
+        if (kind == "delay" or kind in ("pause", "kill")) and target in self._enactors:
+            self._enactor(target).release()
+
+    # -- the view ------------------------------------------------------------------------
+    def violations(self) -> tuple[Violation, ...]:
+        """The invariants broken so far (lab/core/checkers.py over the structural events
+        and the first empty answer a direct probe saw), recomputed only after one of those
+        arrived."""
+        if not self._checked:
+            self._checked = True
+            events = sorted(self._structure + ([self._first_empty_probe]
+                                               if self._first_empty_probe else []),
+                            key=lambda e: e.t)
+            found = []
+            for v in check_all(events):
+                if v.held is False:
+                    f = v.first_violation or {}
+                    found.append(Violation(v.name, float(f.get("t", 0.0)), _detail(f)))
+            self._violations = tuple(sorted(found, key=lambda v: v.t))
+        return self._violations
+
+    def view(self, now: float | None = None) -> View:
+        now = (self.latest if self.latest is not None else 0.0) if now is None else now
+        violations = self.violations()
+        emptied = any(v.name == "never-delete-active-plan" for v in violations)
+        planned = planned_seconds(self.scenario, self.phase or "", emptied)
+        left = None if planned is None else self.phase_t + planned - now
+        return View(
+            title=self.title, label=self.label, phase=self.phase,
+            phase_left_s=None if left is None else max(0.0, left),
+            elapsed_s=max(0.0, now - self.started) if self.started is not None else 0.0,
+            now=now, groups=tuple(self._group(g, now) for g in sorted(self._buckets)),
+            endpoints=self._endpoints(), enactors=self._enactor_views(now),
+            faults=self._fault_views(now), violations=violations,
+            alerts=tuple(self._alerts), events=self.events)
+
+    def _group(self, name: str, now: float) -> GroupView:
+        buckets = self._buckets[name]
+        last = int(now // 1)
+        series = []
+        for s in range(last - SERIES_S + 1, last + 1):
+            b = buckets.get(s)
+            series.append(b[0] / b[1] if b and b[1] else None)
+        recent = [buckets[s] for s in range(last - SHARE_WINDOW_S + 1, last + 1) if s in buckets]
+        total = sum(b[1] for b in recent)
+        failing = sum(b[0] for b in recent) / total if total else None
+        return GroupView(name, failing, tuple(series), self._probes.get(name, 0))
+
+    def _endpoints(self) -> tuple[EndpointView, ...]:
+        names = list(DEFAULT_ENDPOINTS) + sorted(
+            n for n in set(self._active) | set(self._addresses) if n not in DEFAULT_ENDPOINTS)
+        out = []
+        for n in names:
+            t, gen = self._active.get(n, (None, None))
+            addresses = self._addresses[n][1] if n in self._addresses else None
+            # A stale write re-creates a deleted plan's records: only a deletion at or after
+            # the endpoint's last write left it pointing at nothing.
+            out.append(EndpointView(n, gen, addresses,
+                                    gen is not None and gen in self._deleted and
+                                    self._deleted[gen] >= t))
+        return tuple(out)
+
+    def _enactor_views(self, now: float) -> tuple[EnactorView, ...]:
+        return tuple(EnactorView(n, en.state, en.generation, en.detail,
+                                 None if en.until is None else en.until - now)
+                     for n, en in sorted(self._enactors.items()))
+
+    def _fault_views(self, now: float) -> tuple[FaultView, ...]:
+        running = [FaultView(k, t, step, None if until is None else until - now)
+                   for (k, t), (_, until, step) in sorted(self._faults.items(),
+                                                          key=lambda kv: kv[1][0])]
+        return tuple(running) + tuple(FaultView(k, t, step, None, armed=True)
+                                      for _, k, t, step in self._armed)
+
+
+def _detail(f: dict) -> str:
+    if "endpoints" in f:
+        return f"plan {f.get('generation')} deleted while {', '.join(f['endpoints'])} " \
+               f"pointed at it" + (f" ({f['source']})" if f.get("source") else "")
+    if "previous" in f:
+        return f"{f.get('endpoint')} went back from plan {f.get('previous')} to " \
+               f"{f.get('generation')} ({f.get('source')})"
+    if "outcome" in f:
+        return f"{f.get('endpoint')} answered {f.get('outcome')} ({f.get('seen_by')})"
+    return ""
