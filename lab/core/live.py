@@ -142,9 +142,12 @@ def planned_seconds(scenario, phase: str, emptied: bool) -> float | None:
             }.get(phase)
 
 
-def refusal(reason: str) -> str:
-    """Which guard refused a write, from the refusal's message (lab/core/guard.py)."""
-    r = reason.lower()
+def refusal(data: dict) -> str:
+    """Which safeguard refused a write: the event's ``safeguard`` (lab/core/guard.py), else
+    (a history from before it was recorded) read from the refusal's message."""
+    if data.get("safeguard"):
+        return str(data["safeguard"])
+    r = str(data.get("reason", "")).lower()
     if "interlock" in r:
         return "interlock"
     if "fenc" in r:
@@ -235,7 +238,7 @@ class LiveState:
             en = self._enactor(e.source)
             en.release()
             en.state, en.generation = EnactorState.REFUSED, d.get("generation")
-            en.detail = refusal(str(d.get("reason", "")))
+            en.detail = refusal(d)
         elif k is Kind.PASS:
             en = self._enactor(e.source)
             if en.before is None and d.get("result") == "applied":

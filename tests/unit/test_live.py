@@ -56,7 +56,8 @@ def race_history() -> list[Event]:
     h += [ev(20.0, "enactor-c", Kind.ENACTOR_STUCK, endpoint=REGIONAL, generation=11,
              missing=5),
           ev(20.5, "enactor-b", Kind.WRITE_REFUSED, endpoint=REGIONAL, generation=12,
-             reason="dynamodb.us-east-1: fencing token 40 is stale (fence 41)"),
+             reason="dynamodb.us-east-1: fencing token 40 is stale (fence 41)",
+             safeguard="fencing"),
           ev(21.0, "runner", Kind.PHASE, phase="observe"),
           ev(21.5, "alertmanager", Kind.PAGED, alert="DnsEndpointEmpty", status="firing",
              labels={"endpoint": REGIONAL}, starts_at=20.0)]
@@ -225,6 +226,16 @@ def test_the_plain_line_carries_the_same_facts():
     assert "faults: delay enactor-a@after-freshness-check 1s left" in line
     assert "never-delete-active-plan" in line and "DnsEndpointEmpty firing" in line
     assert "\n" not in line and "\x1b" not in line
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"safeguard": "interlock", "reason": "whatever"}, "interlock"),
+    ({"reason": "interlock: plan 9 would leave x with no address"}, "interlock"),
+    ({"reason": "x: fencing token 3 is stale (fence 4)"}, "fencing"),
+    ({"reason": "x already at plan 9"}, "freshness")])
+def test_which_safeguard_refused(data, expected):
+    from lab.core.live import refusal
+    assert refusal(data) == expected
 
 
 def test_sparkline_blocks():
