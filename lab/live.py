@@ -18,6 +18,7 @@ drawing turns a live display into plain lines, and plain lines into nothing.
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Callable, TextIO
 
 from lab.core.history import Event
@@ -355,7 +356,6 @@ class RunViews:
             return None
         label = self.label
         if not label and experiment and experiment.get("file"):
-            from pathlib import Path
             label = Path(experiment["file"]).stem
         now = getattr(clock, "now", None)
         return RunView(LiveState(scenario, label), self.mode, now=now, stream=self.stream,

@@ -94,7 +94,9 @@ def _run_suite(lab, backend: str) -> SuiteRun:
 
 
 RACE_LABEL = "dynamodb-race ("      # the live view's label of the race's run in a suite
-ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78DEHMc])")
+# A terminal's escape sequences: CSI, OSC, charset and single-character ones.
+ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]"
+                  r"|[=>78DEHMc])")
 PASSED_ON = ("DOCKER_", "DNSLAB_", "COMPOSE_", "PATH", "HOME", "XDG_RUNTIME_DIR")
 
 
