@@ -86,7 +86,7 @@ def plain_line(v: View, wall: float | None = None) -> str:
     if v.alerts:
         latest: dict[str, str] = {}
         for a in v.alerts:
-            latest[a.alert] = a.status
+            latest[a.name] = a.status
         parts.append("alerts: " + ", ".join(f"{a} {s}" for a, s in latest.items()))
     return " | ".join(parts)
 
@@ -210,7 +210,7 @@ def render(v: View):
     log.append("\nalerts: ", style="bold")
     if v.alerts:
         for a in v.alerts[-6:]:
-            log.append(f"\n  +{max(0.0, a.t - (v.now - v.elapsed_s)):.1f}s {a.alert} ")
+            log.append(f"\n  +{max(0.0, a.t - (v.now - v.elapsed_s)):.1f}s {a.name} ")
             log.append(a.status, style="bold red" if a.status == "firing" else "green")
     else:
         log.append("none", style="dim")

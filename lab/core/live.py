@@ -19,7 +19,7 @@ from lab.core.plan import DEFAULT_ENDPOINTS
 SERIES_S = 30          # seconds of failing share kept per client group (the sparkline)
 SHARE_WINDOW_S = 3     # "failing now" = share of failed probes over the last few seconds
 ALERTS_KEPT = 20
-VIOLATED_BY = (Kind.ENDPOINT_APPLIED, Kind.REPAIRED, Kind.PLAN_DELETED)
+ABOUT = ("endpoint", "group", "invariant")     # an alert's labels that say what it is about
 
 
 class EnactorState(StrEnum):
@@ -104,6 +104,11 @@ class Alert:
     t: float
     alert: str
     status: str
+    about: str = ""         # what it is about: its endpoint, group or invariant label
+
+    @property
+    def name(self) -> str:
+        return f"{self.alert} {self.about}" if self.about else self.alert
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,10 @@ class LiveState:
         elif k is Kind.FAULT_ENDED:
             self._fault_ended(e)
         elif k is Kind.PAGED:
-            self._alerts.append(Alert(e.t, str(d.get("alert", "?")), str(d.get("status", "?"))))
+            labels = d.get("labels") if isinstance(d.get("labels"), dict) else {}
+            about = next((str(labels[k]) for k in ABOUT if k in labels), "")
+            self._alerts.append(Alert(e.t, str(d.get("alert", "?")), str(d.get("status", "?")),
+                                      about))
             del self._alerts[:-ALERTS_KEPT]
 
     def _enactor(self, name: str) -> _Enactor:

@@ -146,6 +146,7 @@ def _in_tmux(command: list[str], env: dict, *, keep, timeout_s: float = 2400,
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
     output = log.read_text(errors="replace") if log.exists() else ""
+    shutil.rmtree(work, ignore_errors=True)
     proc = subprocess.CompletedProcess(command, status, ANSI.sub("", output).replace("\r", ""),
                                        "")
     return proc, captures

@@ -109,7 +109,8 @@ def test_the_fold_shows_the_race_as_it_happens():
     assert first.t == 19.0 and "plan 5" in first.detail and "enactor-b" in first.detail
 
     [alert] = v.alerts
-    assert (alert.alert, alert.status) == ("DnsEndpointEmpty", "firing")
+    assert (alert.alert, alert.status, alert.about) == ("DnsEndpointEmpty", "firing", REGIONAL)
+    assert alert.name == f"DnsEndpointEmpty {REGIONAL}"
 
 
 def test_a_stall_ends_back_in_its_pass_and_a_pass_makes_an_enactor_idle():
@@ -224,7 +225,7 @@ def test_the_plain_line_carries_the_same_facts():
     assert "enactor-a stalled@after-freshness-check 1s" in line
     assert "enactor-c stuck@dynamodb.us-east-1" in line
     assert "faults: delay enactor-a@after-freshness-check 1s left" in line
-    assert "never-delete-active-plan" in line and "DnsEndpointEmpty firing" in line
+    assert "never-delete-active-plan" in line and f"DnsEndpointEmpty {REGIONAL} firing" in line
     assert "\n" not in line and "\x1b" not in line
 
 
