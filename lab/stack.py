@@ -183,7 +183,40 @@ class Stack:
         return services
 
     def down(self) -> None:
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5")
+        """Compose's down, then whatever still carries the project's label: a run's workers
+        (created by the runner, not by compose, and possibly while compose was removing the
+        services), their networks and volumes. Repeated until nothing is left (at most three
+        rounds); only ever by label, never by name."""
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        for _ in range(3):
+            if not self._remove_labelled():
+                break
+
+    def _remove_labelled(self) -> bool:
+        """Remove every container, network and volume carrying the project label; whether
+        there was anything to remove."""
+        import docker.errors
+        label = {"label": f"{config.PROJECT_LABEL}={config.PROJECT}"}
+        found = False
+        for c in self.containers():
+            found = True
+            try:
+                c.remove(force=True)
+            except docker.errors.APIError:
+                pass
+        for n in self.client.networks.list(filters=label):
+            found = True
+            try:
+                n.remove()       # fails while another project's container is attached: said
+            except docker.errors.APIError:
+                pass
+        for v in self.client.volumes.list(filters=label):
+            found = True
+            try:
+                v.remove(force=True)
+            except docker.errors.APIError:
+                pass
+        return found
 
     # -- lookups (scoped to the project label) ---------------------------------------
     def containers(self, service: str | None = None, *, all: bool = True) -> list:

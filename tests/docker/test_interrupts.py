@@ -133,3 +133,33 @@ def test_a_refused_run_changes_nothing(lab, tmp_path):
     summary = json.loads((first / "summary.json").read_text())
     assert summary["verdict"] == "aborted" and "interrupted" in summary["reason"], summary
     assert_nothing_left(lab)
+
+
+def test_one_down_during_a_run_in_the_experiments_service_leaves_nothing(lab, tmp_path):
+    """`dnslab down` while the experiments service is in a fault window: one call removes
+    the runner, its workers (which compose did not create), the networks and the volumes,
+    and exits 0. A container of another project whose name starts with `dnslab-` is neither
+    touched nor counted as left over (scope goes by label, never by name)."""
+    from lab import config
+    decoy = lab.client.containers.run(config.BASE_IMAGE, ["sleep", "600"], detach=True,
+                                      name="dnslab-not-the-lab", network_mode="none",
+                                      labels={"com.docker.compose.project": "not-dnslab"})
+    try:
+        started = subprocess.run(
+            ["docker", "compose", "-f", str(lab.compose_file), "-p", config.PROJECT, "run",
+             "-d", "--rm", "--no-deps", "experiments", "run",
+             "/opt/dnslab/experiments/interrupt.yaml", "--no-up",
+             "--out", "/opt/dnslab/results/down-during-run"],
+            capture_output=True, text=True, timeout=120, cwd=lab.root,
+            env={**os.environ, "DNSLAB_EXPERIMENTS": str(SCENARIO.parent)})
+        assert started.returncode == 0, started.stderr
+        wait_for(lambda: faults_in_place(lab), timeout_s=120, what="pause and delay in place")
+        down = dnslab("down", timeout=180)
+        assert down.returncode == 0, down.stderr
+        assert "no container, network or volume of the lab is left" in down.stdout
+        assert not any(lab.leftovers().values()), lab.leftovers()
+        decoy.reload()
+        assert decoy.status == "running"
+    finally:
+        decoy.remove(force=True)
+        lab.up(build=False)      # the rest of the Docker tier needs the lab
