@@ -13,7 +13,53 @@ SEED_NAME = f"seed.{ZONE}"
 SEED_ADDRESS = "198.51.100.10"
 PDNS_API_PORT = 8081
 PDNS_SERVER_ID = "localhost"
-SECRETS = ("pdns-api-key", "grafana-admin-password")
+
+# -- per-lab secrets (made by lab/keygen.py at the lab's first start) -----------------------
+# Each consumer mounts only its own volume, `secrets-<consumer>`, at /run/secrets; keygen
+# writes exactly these files into it (paths under /run/secrets). The CA key and everything
+# else stay in keygen's own volume, `secrets`, which nothing else mounts.
+SECRETS_DIR = "/run/secrets"
+# etcd servers: the host part of each one's address on the lab network (compose.yaml).
+ETCD_STORES = {"plan-store": 12, "zone-store": 14}
+# etcd users beside root, per store: user -> (permission, key prefix).
+ETCD_USERS = {
+    "plan-store": {"lab": ("readwrite", "/dnslab/")},
+    "zone-store": {"enactor": ("readwrite", "/skydns/"), "coredns": ("read", "/skydns/")},
+}
+# The user the lab's Python clients (runner, planner, enactors) are on each store.
+ETCD_CLIENT_USER = {"plan-store": "lab", "zone-store": "enactor"}
+
+
+def _etcd_client(store: str, user: str) -> tuple[str, ...]:
+    return tuple(f"etcd/{store}/{user}.{ext}" for ext in ("crt", "key", "password"))
+
+
+def _etcd_server(store: str) -> tuple[str, ...]:
+    return (tuple(f"etcd/{store}/{name}" for name in ("server.crt", "server.key", "users"))
+            + _etcd_client(store, "root")
+            + tuple(f"etcd/{store}/{user}.password" for user in ETCD_USERS[store]))
+
+
+SECRETS = {
+    "pdns-auth": ("pdns-api-key",),
+    "recursor": ("recursor-api-key",),         # recursor, recursor-coredns, resolver-stale
+    "grafana": ("grafana-admin-password",),
+    "plan-store": ("etcd/ca.crt",) + _etcd_server("plan-store"),
+    "zone-store": ("etcd/ca.crt",) + _etcd_server("zone-store"),
+    "coredns": ("etcd/ca.crt",) + _etcd_client("zone-store", "coredns"),
+    "planner": ("etcd/ca.crt",) + _etcd_client("plan-store", "lab"),
+    "enactor": ("pdns-api-key", "etcd/ca.crt") + _etcd_client("plan-store", "lab")
+               + _etcd_client("zone-store", "enactor"),
+    # The experiment runner (the experiments service; on a host, a copy fetched through
+    # Docker): both stores, and the PowerDNS API (a run's reset, `dnslab smoke`, `repair`).
+    "runner": ("pdns-api-key", "etcd/ca.crt") + _etcd_client("plan-store", "lab")
+              + _etcd_client("zone-store", "enactor"),
+}
+# Who reads a consumer's files inside its container (0 = root); only Grafana's image
+# runs as another user.
+SECRETS_OWNER = {"grafana": 472}
+# A worker container's secrets volume by role (lab/runtime.py); clients get none.
+WORKER_SECRETS = {"planner": "planner", "enactor": "enactor", "resolver": "recursor"}
 
 # Services `dnslab up` starts (Grafana is added only when its image is available).
 CORE_SERVICES = ("pdns-auth", "recursor", "plan-store", "zone-store", "coredns",

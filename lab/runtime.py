@@ -122,6 +122,25 @@ class ScrapeTargets:
                           "their metrics will be missing from Prometheus")
 
 
+def _secrets_mount(command: list[str] | None, image: str) -> list:
+    """The one secrets volume a worker's role uses (config.WORKER_SECRETS), read-only:
+    planner and enactors run a spec naming their role; a resolver runs the recursor image;
+    client probers get none."""
+    import json
+
+    import docker.types
+    if image.startswith("dnslab/recursor:"):
+        role = "resolver"
+    elif command and command[:2] == ["worker", "--spec"]:
+        role = json.loads(command[2]).get("role")
+    else:
+        role = None
+    if (consumer := config.WORKER_SECRETS.get(role)) is None:
+        return []
+    return [docker.types.Mount(config.SECRETS_DIR, f"{config.PROJECT}_secrets-{consumer}",
+                               type="volume", read_only=True)]
+
+
 class Workers:
     """A run's workers: every lookup and action is scoped to the lab's project label and,
     with ``scoped`` (the default), to the run's own ``dnslab.run`` label. Recovery of a dead
@@ -193,8 +212,7 @@ class Workers:
                         "com.docker.compose.oneoff": "False", WORKER_LABEL: "1",
                         RUN_LABEL: self.run_id},
                 host_config=self.client.api.create_host_config(
-                    mounts=[docker.types.Mount("/run/secrets", f"{config.PROJECT}_secrets",
-                                               type="volume", read_only=True)],
+                    mounts=_secrets_mount(command, image),
                     log_config=docker.types.LogConfig(type="json-file")))
         except Exception as e:
             raise LabError(f"cannot create worker {name} at {address}: {str(e)[:200]}; is the "

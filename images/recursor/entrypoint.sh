@@ -1,8 +1,11 @@
 #!/bin/sh
 # Start pdns-recursor forwarding the lab zone to the authoritative server.
 # The lab network is internal: the recursor cannot (and must not) reach anything else.
+# Its API key is its own (secrets volume `secrets-recursor`), not the authoritative's; the
+# configuration holding it is readable by root only (pdns_recursor reads it before it drops
+# to the pdns user).
 set -eu
-key_file=${PDNS_API_KEY_FILE:-/run/secrets/pdns-api-key}
+key_file=${RECURSOR_API_KEY_FILE:-/run/secrets/recursor-api-key}
 zone=${LAB_ZONE:-lab.test}
 auth=${LAB_AUTH_ADDRESS:?LAB_AUTH_ADDRESS must name the authoritative server IP address}
 [ -s "$key_file" ] || { echo "recursor: no API key in $key_file; the keygen service must run first" >&2; exit 1; }
@@ -28,5 +31,6 @@ socket-dir=/var/run/pdns-recursor
 quiet=yes
 CONF
 chown -R pdns:pdns /var/run/pdns-recursor
-chmod 0644 /etc/powerdns/recursor.conf
+chown root:root /etc/powerdns/recursor.conf
+chmod 0600 /etc/powerdns/recursor.conf
 exec pdns_recursor --daemon=no --disable-syslog --config-dir=/etc/powerdns

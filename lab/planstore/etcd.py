@@ -2,14 +2,15 @@
 
 Keys: ``/dnslab/plans/<generation, zero-padded>`` -> plan JSON; ``/dnslab/locks/<name>`` ->
 holder, attached to a lease so a crashed holder's lock expires. Publishing a generation and
-taking a lock are etcd transactions (compare-and-swap).
+taking a lock are etcd transactions (compare-and-swap). Over https, as etcd user ``lab``
+(read-write on ``/dnslab/`` only; lab/etcd.py).
 """
 
 import json
 
 from lab.core.plan import Plan
 from lab.errors import BackendError
-from lab.etcd import EtcdGateway, b64 as _b64, prefix_end as _prefix_end, unb64 as _unb64
+from lab.etcd import EtcdCredentials, EtcdGateway, b64 as _b64, prefix_end as _prefix_end, unb64 as _unb64
 
 PLANS = "/dnslab/plans/"
 LOCKS = "/dnslab/locks/"
@@ -21,8 +22,10 @@ def _plan_key(generation: int) -> str:
 
 
 class EtcdPlanStore:
-    def __init__(self, address: str, *, port: int = 2379, timeout_s: float = 3.0):
-        self.etcd = EtcdGateway(address, port=port, timeout_s=timeout_s)
+    def __init__(self, address: str, *, port: int = 2379, timeout_s: float = 3.0,
+                 credentials: EtcdCredentials | None = None):
+        """``credentials``: the lab client's for the plan store unless given."""
+        self.etcd = EtcdGateway(address, port=port, timeout_s=timeout_s, credentials=credentials)
         self._call = self.etcd.call
 
     # -- plans --------------------------------------------------------------------

@@ -10,7 +10,9 @@ from lab.core.history import History
 from lab.core.memory import MemoryDns
 from lab.core.plan import Plan, Target
 from lab.core.planner import Planner
+from lab.core.ports import TransientError
 from lab.errors import BackendError
+from lab.etcd import EtcdCredentials, EtcdGateway
 from lab.planstore.etcd import EtcdPlanStore
 
 
@@ -68,3 +70,26 @@ def test_enactor_core_publishes_and_cleans_up_through_etcd(store):
         assert enactor.run_once() is Pass.APPLIED
     assert store.generations() == [4, 5, 6]
     assert dns.generations() == {4, 5, 6}
+
+
+def test_an_expired_token_is_renewed_once(store):
+    """etcd's simple tokens expire (5 min) or die with a restarted etcd: the gateway
+    authenticates again, once, and repeats the call."""
+    store.put(plan(1))
+    store.etcd._token = "expired.1"
+    assert store.generations() == [1]
+    assert store.etcd._token not in (None, "expired.1")
+
+
+def test_without_tls_or_a_token_the_plan_store_refuses(lab):
+    with pytest.raises((BackendError, TransientError)):
+        EtcdGateway(lab.address("plan-store"), tls=False).range_prefix("/dnslab/")
+    with pytest.raises(BackendError, match="refused user lab"):
+        EtcdPlanStore(lab.address("plan-store"), credentials=EtcdCredentials(
+            "lab", "not-the-password", *_lab_files(lab))).generations()
+
+
+def _lab_files(lab):
+    c = EtcdPlanStore(lab.address("plan-store")).etcd
+    c.range_prefix("/dnslab/")
+    return c.credentials.ca, c.credentials.cert, c.credentials.key

@@ -53,6 +53,44 @@ def test_no_secret_constants():
     for word in ("api-key=", "api_key:", "password:", "gf_security_admin_password:"):
         assert word not in text
     assert "GF_SECURITY_ADMIN_PASSWORD__FILE" in SERVICES["grafana"]["environment"]
+    # CoreDNS's etcd password is read from its secrets volume when it starts.
+    assert "$$(cat /run/secrets/etcd/zone-store/coredns.password)" in SERVICES["coredns"][
+        "entrypoint"][2]
+
+
+def test_each_service_mounts_only_its_own_secrets_read_only():
+    """keygen writes one volume per consumer (lab/config.py SECRETS); each consumer mounts
+    its own and nothing else, read-only; the prober and the other services mount none."""
+    from lab import config
+    assert set(COMPOSE["volumes"]) == {"secrets"} | {f"secrets-{c}" for c in config.SECRETS}
+    mine = {"pdns-auth": "pdns-auth", "recursor": "recursor", "recursor-coredns": "recursor",
+            "plan-store": "plan-store", "zone-store": "zone-store", "coredns": "coredns",
+            "grafana": "grafana", "experiments": "runner"}
+    for name, s in SERVICES.items():
+        secret_mounts = [v for v in s.get("volumes", ()) if v.startswith("secrets")]
+        if name == "keygen":
+            assert sorted(secret_mounts) == sorted(
+                ["secrets:/run/secrets/keygen"]
+                + [f"secrets-{c}:/run/secrets/{c}" for c in config.SECRETS])
+        elif name in mine:
+            assert secret_mounts == [f"secrets-{mine[name]}:/run/secrets:ro"], name
+        else:
+            assert secret_mounts == [], name
+    assert set(config.WORKER_SECRETS.values()) <= set(config.SECRETS)
+
+
+def test_etcd_only_over_tls_with_authentication():
+    corefile = (ROOT / "images/coredns/Corefile").read_text()
+    assert "endpoint https://" in corefile and "http://" not in corefile
+    assert "credentials coredns {$LAB_ETCD_PASSWORD}" in corefile
+    assert "tls /run/secrets/etcd/zone-store/coredns.crt" in corefile
+    entry = (ROOT / "images/plan-store/entrypoint.sh").read_text()
+    assert "--listen-client-urls=https://0.0.0.0:2379" in entry and "--client-cert-auth" in entry
+    assert "auth enable" in entry
+    for store in ("plan-store", "zone-store"):
+        assert SERVICES[store]["environment"]["LAB_ETCD_STORE"] == store
+        assert SERVICES[store]["healthcheck"]["test"] == ["CMD", "/usr/local/bin/etcd-health"]
+        assert "entrypoint" not in SERVICES[store]
 
 
 def test_prometheus_scrapes_every_server():
