@@ -57,7 +57,7 @@ class EtcdCredentials:
 def store_of(address: str) -> str:
     """Which of the lab's etcds ``address`` is: by the LAB_*_ADDRESS variables compose gives,
     else by the fixed host part of its address on the lab network, else by service name."""
-    for store, host in config.ETCD_STORES.items():
+    for store in config.ETCD_STORES:
         if address in (store, os.environ.get(f"LAB_{store.upper().replace('-', '_')}_ADDRESS")):
             return store
     for store, host in config.ETCD_STORES.items():
@@ -98,7 +98,7 @@ class EtcdGateway:
         self.credentials = credentials
         self._token: str | None = None
         self._ready = not tls
-        self._tls: dict = {}
+        self._tls_files: dict = {}
         self._lock = threading.Lock()
 
     def call(self, path: str, body: dict) -> dict:
@@ -116,7 +116,7 @@ class EtcdGateway:
             # verify and cert per request: a session's own would lose to REQUESTS_CA_BUNDLE.
             return self.http.post(self.url + path, json=body, timeout=self.timeout_s,
                                   headers={"Authorization": token} if token else None,
-                                  **self._tls)
+                                  **self._tls_files)
         except requests.exceptions.SSLError as e:
             if "certificate" in str(e).lower():
                 raise BackendError(f"etcd at {self.url}: TLS refused ({str(e)[:160]}); if the "
@@ -140,7 +140,7 @@ class EtcdGateway:
             if not self._ready:
                 if self.credentials is None:
                     self.credentials = lab_credentials(self.address)
-                self._tls = {"verify": self.credentials.ca,
+                self._tls_files = {"verify": self.credentials.ca,
                              "cert": (self.credentials.cert, self.credentials.key)}
                 self._ready = True
             c = self.credentials
