@@ -3,7 +3,8 @@ run of its own): on CoreDNS the suite runs in a tmux terminal (tests/docker/conf
 the experiments container has a TTY and draws the rich display, and what the pane showed
 while the race's endpoints were empty is checked against the race's own history; on
 PowerDNS `docker compose up experiments` has no TTY, so the runs print plain lines, which
-must come regularly and never in a flood."""
+must come regularly and never in a flood (they are on the runner's stderr, which `compose
+up` passes on as its own)."""
 
 import re
 from collections import defaultdict
@@ -49,12 +50,14 @@ def test_a_terminal_shows_the_race_live_with_the_emptied_endpoint_and_the_failin
 
 def test_without_a_terminal_runs_print_plain_lines_regularly_and_never_a_flood(suites):
     run = suites("powerdns")
+    # The lines go to the runner's stderr, which `compose up` passes on as its own stderr.
+    output = run.proc.stderr + run.proc.stdout
     lines = defaultdict(list)            # run label -> (elapsed s, phase, rest), in order
-    for m in PLAIN.finditer(run.proc.stdout):
+    for m in PLAIN.finditer(output):
         lines[m["label"]].append((float(m["elapsed"]), m["phase"], m["rest"]))
     labels = {label.split(" (")[0] for label in lines}
     assert RACE in labels and "steady-state" in labels, \
-        (sorted(labels), run.proc.stdout[-3000:])
+        (sorted(labels), output[-3000:])
     for label, seen in lines.items():
         times = [t for t, _, _ in seen]
         assert times == sorted(times), (label, times)
