@@ -5,10 +5,10 @@
 # of secrets' `users` file ("user permission prefix" per line; each password in
 # <user>.password) with one role each, then enables authentication. Idempotent: a step
 # already done is skipped. The health check passes only once this is done.
-# Simple tokens live a week (etcd's default is 5 minutes): CoreDNS's etcd client (v3.7)
-# cannot renew an expired token — its Authenticate call carries the stale token and is
-# refused, forever — so CoreDNS stopped answering 5 minutes into a lab. The lab's own
-# client renews on "invalid auth token" either way (lab/etcd.py).
+# Simple tokens live etcd's default 5 minutes; the lab's client takes a new one on "invalid
+# auth token" (lab/etcd.py). CoreDNS uses no token at all: its etcd client (v3.7) cannot
+# renew one (its Authenticate call carries the stale token and is refused, forever), so it
+# is user coredns by its certificate's CN (images/coredns/Corefile).
 set -eu
 name=${LAB_ETCD_STORE:?LAB_ETCD_STORE must be plan-store or zone-store}
 secrets=/run/secrets/etcd
@@ -25,8 +25,7 @@ etcd --name="$name" --data-dir="/var/lib/etcd/$name" \
   --trusted-ca-file="$secrets/ca.crt" --client-cert-auth \
   --listen-peer-urls=http://127.0.0.1:2380 --initial-advertise-peer-urls=http://127.0.0.1:2380 \
   --initial-cluster="$name=http://127.0.0.1:2380" \
-  --listen-metrics-urls=http://0.0.0.0:2381 --log-level=warn \
-  --auth-token-ttl=604800 &
+  --listen-metrics-urls=http://0.0.0.0:2381 --log-level=warn &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
 

@@ -135,6 +135,7 @@ def test_a_refused_run_changes_nothing(lab, tmp_path):
     assert_nothing_left(lab)
 
 
+@pytest.mark.takes_lab_down
 def test_one_down_during_a_run_in_the_experiments_service_leaves_nothing(lab, tmp_path):
     """`dnslab down` while the experiments service is in a fault window: one call removes
     the runner, its workers (which compose did not create), the networks and the volumes,

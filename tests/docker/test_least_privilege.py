@@ -146,10 +146,40 @@ def test_each_user_only_within_its_role(lab):
     assert read.exit_code == 0, read.output
     write = zs.exec_run(["sh", "-c", etcdctl, "-", "put", "/skydns/lp-test", "x"])
     assert write.exit_code != 0 and b"permission denied" in write.output, write.output
-    with pytest.raises(BackendError, match="CommonName"):
-        EtcdGateway(zone, credentials=creds("coredns", "zone-store", "coredns")).range_prefix("/")
     # The zone store's writer is no one on the plan store, and the reverse.
     with pytest.raises(BackendError, match="refused user"):
         EtcdGateway(plan, credentials=creds("runner", "zone-store", "enactor")).range_prefix("/")
     with pytest.raises(BackendError, match="refused user"):
         EtcdGateway(zone, credentials=creds("runner", "plan-store", "lab")).range_prefix("/")
+
+
+def test_coredns_keeps_reading_the_zone_across_a_zone_store_restart(lab):
+    """CoreDNS is user coredns by its certificate's CN, with no token to lose: after
+    zone-store restarts (a fresh etcd: every token it gave is gone, and so is its data), a
+    record written afterwards is what CoreDNS answers. With a password, CoreDNS's etcd
+    client kept its dead token and every query failed from then on."""
+    import dns.message
+    import dns.query
+    from tests.docker.helpers import wait_for
+
+    zone = lab.address("zone-store")
+    writer = EtcdGateway(zone, credentials=creds("runner", "zone-store", "enactor"))
+    lab.container("zone-store").restart(timeout=10)
+    wait_for(lambda: lab.container("zone-store").attrs["State"]["Health"]["Status"]
+             == "healthy", timeout_s=90, what="zone-store healthy again")
+    name = f"lp-{uuid.uuid4().hex[:8]}"
+    key = f"/skydns/test/lab/{name}/x0000"
+    writer.call("/kv/put", {"key": _b64(key), "value": _b64(json.dumps(
+        {"host": "198.51.100.77", "ttl": 5}))})
+    try:
+        query = dns.message.make_query(f"{name}.lab.test", "A")
+        answer = dns.query.udp(query, lab.address("coredns"), timeout=3)
+        assert answer.rcode() == 0, answer
+        assert [r.address for rr in answer.answer for r in rr] == ["198.51.100.77"], answer
+    finally:
+        writer.delete_prefix(f"/skydns/test/lab/{name}/")
+
+
+def _b64(s: str) -> str:
+    import base64
+    return base64.b64encode(s.encode()).decode()
