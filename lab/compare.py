@@ -15,7 +15,9 @@ from pathlib import Path
 from lab.core.compare import variant_row, with_baseline
 from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.verdict import Verdict
-from lab.eventlog import read_events
+from lab.core.fold import fold_sorted
+from lab.core.history import Kind
+from lab.eventlog import iter_events
 from lab.scenario import MITIGATIONS, ExperimentError, Scenario
 
 
@@ -65,8 +67,12 @@ def check_baseline(run_dir: Path, s: Scenario, identity: dict, world: str = "lab
 
 def row_for(name: str, run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
-    events = read_events(run_dir / "events.jsonl")
-    row = variant_row(name, summary, events, set(DEFAULT_ENDPOINTS))
+    # the probes are folded as they stream by, never held (lab/core/fold.py)
+    path = run_dir / "events.jsonl"
+    folded = fold_sorted(iter_events(path), rows=False)
+    events = [e for e in iter_events(path) if e.kind is not Kind.PROBE]
+    row = variant_row(name, summary, events, set(DEFAULT_ENDPOINTS),
+                      {g: folded.longest_client_outage_s(g) for g in summary["groups"]})
     row["dir"] = run_dir.name
     row["report"] = f"{run_dir.name}/report.html"
     return row

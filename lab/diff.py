@@ -8,7 +8,8 @@ from pathlib import Path
 
 from lab.core.agreement import Row, agree, compare_runs
 from lab.errors import LabError
-from lab.eventlog import read_events
+from lab.core.fold import fold_sorted
+from lab.eventlog import iter_events
 
 SAME = ("seed", "backend", "mitigations", "duration_s", "empty_answer", "alias")
 
@@ -50,8 +51,9 @@ def diff_run(real: Path, sim: Path) -> list[Row]:
             raise LabError(f"{sim}: {key} {b.get(key)!r} differs from the real run's "
                            f"{a.get(key)!r}; simulate with the same settings")
     declared = a.get("simulation_differs") or {}
-    return compare_runs(a, read_events(real / "events.jsonl"), b,
-                        read_events(sim / "events.jsonl"), declared)
+    # each history streamed and folded: no run's probes are held in memory
+    return compare_runs(a, fold_sorted(iter_events(real / "events.jsonl")), b,
+                        fold_sorted(iter_events(sim / "events.jsonl")), declared)
 
 
 def diff(real: Path, sim: Path) -> list[tuple[str, list[Row]]]:

@@ -11,10 +11,10 @@ the run's start (its first event): no clock time appears.
 """
 
 import html
-from collections import defaultdict
 from xml.sax.saxutils import quoteattr
 
 from lab.core import timeline
+from lab.core.fold import MAX_ROWS, PROBE_GAP_S, Fold, fold
 from lab.core.history import Event, Kind
 
 W, LEFT, RIGHT, PANEL_H, GAP = 960, 70, 20, 150, 40
@@ -22,7 +22,7 @@ COLORS = {"resolver": "#1f77b4", "direct": "#d62728"}
 ENDPOINT_COLORS = ["#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 
 
-def _fault_windows(events: list[Event]) -> list[tuple[float, float, str]]:
+def _fault_windows(events: list[Event], end: float) -> list[tuple[float, float, str]]:
     open_, windows = {}, []
     for e in events:
         key = (e.data.get("fault"), e.data.get("target"), e.data.get("step"))
@@ -31,30 +31,8 @@ def _fault_windows(events: list[Event]) -> list[tuple[float, float, str]]:
         elif e.kind is Kind.FAULT_ENDED and key in open_:
             label = f"{key[0]} {key[1]}" + (f" @{key[2]}" if key[2] else "")
             windows.append((open_.pop(key), e.t, label))
-    end = events[-1].t if events else 0
     windows += [(t, end, f"{k[0]} {k[1]} (not ended)") for k, t in open_.items()]
     return windows
-
-
-def _failed_ratio(events: list[Event], t0: float, bucket: float = 1.0) -> dict[str, list]:
-    counts: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for e in events:
-        if e.kind is Kind.PROBE:
-            c = counts[e.data.get("group", "?")][int((e.t - t0) // bucket)]
-            c[0] += e.data.get("outcome") != "ok"
-            c[1] += 1
-    return {g: sorted((b * bucket, f / n) for b, (f, n) in by.items()) for g, by in counts.items()}
-
-
-def _generations(events: list[Event], t0: float):
-    applied: dict[str, list[tuple[float, int]]] = defaultdict(list)
-    published = []
-    for e in events:
-        if e.kind in (Kind.ENDPOINT_APPLIED, Kind.REPAIRED):
-            applied[e.data["endpoint"]].append((e.t - t0, e.data["generation"]))
-        elif e.kind is Kind.PLAN_PUBLISHED:
-            published.append((e.t - t0, e.data["generation"]))
-    return applied, published
 
 
 class _Axis:
@@ -84,8 +62,7 @@ def _panel(y0: float, title: str, axis: _Axis, windows, marks, body: str, ylabel
     return "\n".join(parts)
 
 
-MAX_EVENT_ROWS = 3000     # the events table's bound; events.jsonl has them all
-PROBE_GAP_S = 2.0         # failed probes further apart than this start a new stretch
+MAX_EVENT_ROWS = MAX_ROWS  # the events table's bound; events.jsonl has them all
 
 
 def _esc(x) -> str:
@@ -124,57 +101,38 @@ def _details(e: Event, t0: float, t_end: float) -> str:
                      if v is not None)
 
 
-def _probe_stretches(events: list[Event]) -> list[tuple[float, str, str, str]]:
+def _probe_stretches(f: Fold) -> list[tuple[float, str, str, str]]:
     """Failed probes as stretches: one row per prober, group, endpoint and outcome while they
-    keep failing less than PROBE_GAP_S apart."""
-    open_: dict[tuple, list] = {}
-    done = []
-    for e in events:
-        if e.kind is not Kind.PROBE or e.data.get("outcome") == "ok":
-            continue
-        key = (e.source, e.data.get("group"), e.data.get("endpoint"), e.data.get("outcome"))
-        cur = open_.get(key)
-        if cur and e.t - cur[1] <= PROBE_GAP_S:
-            cur[1] = e.t
-            cur[2] += 1
-            cur[3].add(e.data.get("client"))
-        else:
-            if cur:
-                done.append((key, cur))
-            open_[key] = [e.t, e.t, 1, {e.data.get("client")}]
-    done += list(open_.items())
+    keep failing less than PROBE_GAP_S apart (folded: ``Fold.stretches``)."""
     return [(first, key[0], f"{n} failed probe{'s' if n > 1 else ''} of {key[1]} clients "
              f"({len(clients)} client{'s' if len(clients) > 1 else ''}): "
              f"{timeline.outcome_words(key[3])} for {key[2]}", last)
-            for key, (first, last, n, clients) in done]
+            for key, (first, last, n, clients) in f.stretches()]
 
 
-def _events_section(events: list[Event], t0: float) -> str:
+def _events_section(f: Fold, t0: float, table: list[Event]) -> str:
     """The events table, filtered by source with radio buttons and CSS alone."""
-    t_end = events[-1].t if events else t0
-    idle = [e for e in events if e.kind is Kind.FRESHNESS_CHECKED and not e.data.get("fresh")]
-    rows = [(e.t, e.source, e.kind.value, _details(e, t0, t_end)) for e in events
-            if e.kind is not Kind.PROBE
-            and not (e.kind is Kind.FRESHNESS_CHECKED and not e.data.get("fresh"))]
-    shown_rows = len(rows)
-    cut = max(0, len(rows) - MAX_EVENT_ROWS)
-    rows = rows[:MAX_EVENT_ROWS]
+    t_end = f.t_last if f.t_last is not None else t0
+    rows = [(e.t, e.source, e.kind.value, _details(e, t0, t_end))
+            for e in table[:MAX_EVENT_ROWS]]
+    shown_rows = f.row_count
+    cut = max(0, shown_rows - MAX_EVENT_ROWS)
     rows += [(first, source, "probes failed", f"{text}, until {timeline.relative(last, t0)}")
-             for first, source, text, last in _probe_stretches(events)]
+             for first, source, text, last in _probe_stretches(f)]
     rows.sort(key=lambda r: r[0])
     sources = sorted({r[1] for r in rows})
     index = {src: i for i, src in enumerate(sources)}
     counts = {src: sum(1 for r in rows if r[1] == src) for src in sources}
-    probes = [e for e in events if e.kind is Kind.PROBE]
-    failed = sum(1 for e in probes if e.data.get("outcome") != "ok")
-    note = (f"{len(events)} events in the history. Every event is listed but the probes and "
-            f"the {len(idle)} freshness checks that found no newer plan"
+    dropped = (f" ({f.stretches_dropped} more stretches are in events.jsonl)"
+               if f.stretches_dropped else "")
+    note = (f"{f.events} events in the history. Every event is listed but the probes and "
+            f"the {f.idle_checks} freshness checks that found no newer plan"
             + (f" (the first {MAX_EVENT_ROWS} of {shown_rows}; the rest are in events.jsonl)"
                if cut else "")
-            + f". Probes: {len(probes)}, {failed} failed; probes that got addresses are not "
+            + f". Probes: {f.probes}, {f.failed_all} failed; probes that got addresses are not "
             "listed, and failed probes are listed as stretches (one row per prober, client "
             "group, endpoint and outcome while they keep failing less than "
-            f"{PROBE_GAP_S:g} s apart). Show one source:")
+            f"{PROBE_GAP_S:g} s apart){dropped}. Show one source:")
     radios = ['<input type="radio" name="src" id="src-all" checked>'
               f'<label for="src-all">all ({len(rows)})</label>']
     css = []
@@ -191,14 +149,14 @@ def _events_section(events: list[Event], t0: float) -> str:
             f"{body}</table></div>")
 
 
-def _timeline_section(summary: dict, events: list[Event], t0: float) -> str:
+def _timeline_section(summary: dict, f: Fold, t0: float) -> str:
     """The post-event summary: milestones as sentences, the time between them, time to page."""
     if "timeline" in summary:
         items = summary["timeline"]
         durations = [timeline.Duration(d["name"], d["from"], d["to"], d["s"])
                      for d in summary.get("timeline_durations", [])]
     else:   # a summary written before the timeline existed: derive it from the history
-        ms = timeline.milestones(events)
+        ms = timeline.milestones_of(f)
         items = timeline.to_json(ms, t0)
         durations = timeline.durations(ms)
     lines = "".join(
@@ -208,7 +166,7 @@ def _timeline_section(summary: dict, events: list[Event], t0: float) -> str:
     if not items:
         lines = ("<tr><td></td><td>Nothing to tell: no fault took effect, no endpoint emptied "
                  "and no probe failed.</td></tr>")
-    page = timeline.first_page(events)
+    page = timeline.first_page(f.retained)
     ttp = summary.get("time_to_page_s")
     if ttp is not None:
         when = f"{timeline.span(abs(ttp))} {'after' if ttp >= 0 else 'before'}"
@@ -263,11 +221,18 @@ def _unexplained(summary: dict, t0: float) -> str:
             f"{_esc(first.get('endpoint'))}.</p>")
 
 
-def render_html(summary: dict, events: list[Event]) -> str:
-    events = sorted(events, key=lambda e: e.t)
-    t0 = timeline.run_start(events)
-    axis = _Axis((events[-1].t - t0) if events else 1.0)
-    windows = [(a - t0, b - t0, label) for a, b, label in _fault_windows(events)]
+def render_html(summary: dict, events: list[Event], f: Fold | None = None,
+                table: list[Event] | None = None) -> str:
+    """The report of a run: from its history (``events``), or from the history already
+    folded (``f``, lab/core/fold.py: the runner's, so no run holds every probe) with the
+    events table's first rows read back from events.jsonl (``table``)."""
+    if f is None:
+        f = fold(events)
+    events = f.retained       # phases, faults, repairs, pages: the few read one by one
+    t0 = f.t_first if f.t_first is not None else 0.0
+    axis = _Axis((f.t_last - t0) if f.t_first is not None else 1.0)
+    windows = [(a - t0, b - t0, label)
+               for a, b, label in _fault_windows(events, f.t_last or 0)]
     marks = [(v["first_violation"]["t"] - t0, f"{v['name']} violated", "violation")
              for v in summary.get("invariants", []) if v.get("held") is False
              and v.get("first_violation") and "t" in v["first_violation"]]
@@ -278,19 +243,20 @@ def render_html(summary: dict, events: list[Event]) -> str:
         marks.append((page.t - t0, f"first page: {page.data.get('alert')}", "page"))
 
     # Panel 1: failed-probe ratio per client group (1 s buckets).
-    ratio = _failed_ratio(events, t0)
+    ratio = f.share_points()
     lines = []
     for group, points in sorted(ratio.items()):
         path = " ".join(f"{axis.x(t):.1f},{PANEL_H * (1 - r):.1f}" for t, r in points)
         lines.append(f'<polyline class="series" stroke="{COLORS.get(group, "#555")}" '
                      f'points="{path}"><title>{html.escape(group)} clients</title></polyline>')
-    p1 = _panel(30, "Failed probes per client group (share of probes in each second)", axis,
+    each = "second" if f.bucket_s == 1 else f"{f.bucket_s:g} s"
+    p1 = _panel(30, f"Failed probes per client group (share of probes in each {each})", axis,
                 windows, marks, "\n".join(lines), [(0, "100%"), (PANEL_H / 2, "50%"),
                                                    (PANEL_H, "0%")])
 
     # Panel 2: plan generation applied per endpoint, and the newest published.
-    applied, published = _generations(events, t0)
-    g_max = max([g for _, g in published] + [g for pts in applied.values() for _, g in pts] + [1])
+    applied, published = f.applied, f.published
+    g_max = f.g_max
     ys = lambda g: PANEL_H * (1 - g / g_max)  # noqa: E731
     steps = []
     if published:
@@ -368,7 +334,7 @@ svg .tick {{ font-size: 11px; text-anchor: middle; }}
 </style></head><body>
 <h1>{title} <small>on {_esc(summary.get("backend"))}</small></h1>
 {headline}
-{_timeline_section(summary, events, t0)}
+{_timeline_section(summary, f, t0)}
 {_unexplained(summary, t0)}
 <table>{facts_html}</table>
 <p>{legend} <span style="color:#c99a00">■ fault window</span> <span style="color:#c00">| invariant violated</span> <span style="color:#080">| operator repair</span> <span style="color:#8e24aa">| first page</span></p>
@@ -380,7 +346,7 @@ svg .tick {{ font-size: 11px; text-anchor: middle; }}
 <h2>Invariants</h2>
 <table><tr><th>invariant</th><th>result</th><th>first violation</th></tr>{rows}</table>
 {_faults_section(summary, events, t0)}
-{_events_section(events, t0)}
+{_events_section(f, t0, f.rows if table is None else table)}
 </body></html>
 """
 

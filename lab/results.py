@@ -103,17 +103,26 @@ def point_latest(out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_run(staging: Path, summary: dict, events: list, *, echo=print) -> None:
-    """summary.json, events.jsonl (the history, sorted), report.html and junit.xml."""
+def write_run(staging: Path, summary: dict, events: list | None, *, echo=print,
+              fold=None) -> None:
+    """summary.json, events.jsonl (the history, sorted), report.html and junit.xml.
+    ``events`` None: the runner has already written events.jsonl (sorted), and ``fold`` is
+    that history folded (lab/core/fold.py), which the report is drawn from."""
     from lab.eventlog import write_events
     try:
-        write_events(staging / "events.jsonl", events)
+        if events is not None:
+            write_events(staging / "events.jsonl", events)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     except OSError as e:
         raise _unwritable(staging, e) from None
     try:
         from lab.report import render_html, render_junit
-        (staging / "report.html").write_text(render_html(summary, events))
+        rows = None
+        if fold is not None and fold.rows is None:
+            from lab.eventlog import table_rows
+            from lab.report import MAX_EVENT_ROWS
+            rows = table_rows(staging / "events.jsonl", MAX_EVENT_ROWS)
+        (staging / "report.html").write_text(render_html(summary, events or [], fold, rows))
         (staging / "junit.xml").write_text(render_junit([summary]))
     except Exception as e:  # the summary and history are already safe on disk
         echo(f"run: could not write report.html/junit.xml: {type(e).__name__}: {e}")

@@ -18,7 +18,8 @@ An experiment file may declare what its simulation cannot reproduce
 from dataclasses import dataclass
 
 from lab.core.compare import longest_client_outage_s
-from lab.core.history import Event, Kind
+from lab.core.fold import Fold
+from lab.core.history import Kind
 
 GROUPS = ("resolver", "direct")
 ABS_TOLERANCE_S = 2.0
@@ -52,11 +53,20 @@ class GroupOutage:
     clients: int                # clients with a failed probe
 
 
-def group_outage(summary: dict, events: list[Event], group: str) -> GroupOutage:
+def group_outage(summary: dict, events, group: str) -> GroupOutage:
     """A group's outage from the summary's group view (failures the run explains), its
-    clients from the history."""
+    clients from the history: a list of events, or the run's events.jsonl folded
+    (``lab.core.fold.Fold``: no probe held in memory; the same numbers)."""
     view = (summary.get("groups") or {}).get(group) or {}
     first, last = view.get("first_failure"), view.get("last_failure")
+    if isinstance(events, Fold):
+        t0 = next((e.t for e in events.retained if e.kind is Kind.PHASE
+                   and e.data.get("phase") == "inject"), None)
+        return GroupOutage(round(events.longest_client_outage_s(group), 1),
+                           None if first is None or t0 is None else round(first - t0, 1),
+                           round(last - first, 1) if first is not None else 0.0,
+                           events.clients_failing_in_group_outage(group)
+                           if first is not None else 0)
     t0 = next((e.t for e in events if e.kind is Kind.PHASE
                and e.data.get("phase") == "inject"), None)
     clients = {e.data.get("client") for e in events if e.kind is Kind.PROBE
@@ -82,7 +92,7 @@ def _shown(value) -> str:
     return str(value)
 
 
-def compare_runs(real: dict, real_events: list[Event], sim: dict, sim_events: list[Event],
+def compare_runs(real: dict, real_events, sim: dict, sim_events,
                  declared: dict[str, str] | None = None) -> list[Row]:
     """The rows of one diff (``declared``: quantity -> why the simulation differs)."""
     declared = declared or {}

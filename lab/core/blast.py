@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from typing import Sequence
 
-from lab.core.checkers import automation_stuck, check_all, never_delete_active_plan
+from lab.core.checkers import never_delete_active_plan
 from lab.core import timeline
 from lab.core.history import Event, Kind
-from lab.core.verdict import Expect, Verdict, as_expected, attribute, fault_outcomes, incomplete
+from lab.core.fold import Fold, fold
+from lab.core.verdict import Expect, Verdict, as_expected, fault_outcomes, incomplete_of
 
 
 @dataclass(frozen=True)
@@ -166,29 +167,37 @@ class Summary(dict):
         return bool(self.get("interrupted"))
 
 
-def summarize(events: list[Event], *, backend: str, seed: int, status: str | None = None,
-              reason: str | None = None, faults: Sequence = (), expected: str | None = None,
-              max_failed_ratio: float = 0.0, last_phase: str | None = None,
-              steady_state_after: dict | None = None, **extra) -> Summary:
-    """The run's summary.json, decided from the history alone (``lab.core.verdict``).
+def summarize(events: list[Event], *, backend: str, seed: int, **kwargs) -> Summary:
+    """The run's summary.json, decided from the history alone (``lab.core.verdict``): the
+    history folded (``lab.core.fold``), then ``summarize_fold``."""
+    return summarize_fold(fold(events), backend=backend, seed=seed, **kwargs)
+
+
+def summarize_fold(f: Fold, *, backend: str, seed: int, status: str | None = None,
+                   reason: str | None = None, faults: Sequence = (),
+                   expected: str | None = None, max_failed_ratio: float = 0.0,
+                   last_phase: str | None = None, steady_state_after: dict | None = None,
+                   **extra) -> Summary:
+    """The run's summary.json from its folded history (``lab.core.fold.Fold``, closed): the
+    runner's fold during the run, or events.jsonl's folded afterwards, give the same summary.
     ``status`` "aborted"/"error" (the runner's) overrides the verdict; otherwise the history
     must be complete, every fault must have fired and every failure must be explained."""
-    events = sorted(events, key=lambda e: e.t)
-    invariants = check_all(events)
-    fault_list = fault_outcomes(events, faults)
-    explained, unexplained = attribute(events)
-    out = outage(events, {id(e) for e, _ in explained})
+    st = f.structure
+    invariants = st.check_all()
+    fault_list = fault_outcomes(f.retained, faults)
+    out = f.outage()
     total = out["total_probes"]
     violated = any(v.held is False for v in invariants)
+    unexplained, first = f.unexplained, f.first_unexplained
+    why_incomplete = incomplete_of(f, last_phase)
     problems = []
     if status is None:
-        if why := incomplete(events, last_phase):
-            problems.append(why)
-        problems += [f"fault [{f.index}] {f.fault.kind.value} {f.fault.target} did not fire: "
-                     f"{f.why}" for f in fault_list if not f.fired]
-        if unexplained and len(unexplained) > max_failed_ratio * total:
-            first = unexplained[0]
-            problems.append(f"{len(unexplained)} failed probe(s) nothing in the history explains "
+        if why_incomplete:
+            problems.append(why_incomplete)
+        problems += [f"fault [{x.index}] {x.fault.kind.value} {x.fault.target} did not fire: "
+                     f"{x.why}" for x in fault_list if not x.fired]
+        if unexplained and unexplained > max_failed_ratio * total:
+            problems.append(f"{unexplained} failed probe(s) nothing in the history explains "
                             f"(first: {first.data.get('client')} {first.data.get('outcome')} for "
                             f"{first.data.get('endpoint')}), beyond the steady-state tolerance "
                             f"{max_failed_ratio:.0%}")
@@ -204,37 +213,37 @@ def summarize(events: list[Event], *, backend: str, seed: int, status: str | Non
             v.name for v in invariants if v.held is None)
     else:
         verdict = Verdict.HELD
-    phases = {e.data.get("phase"): e.t for e in events if e.kind is Kind.PHASE}
+    phases = {e.data.get("phase"): e.t for e in f.retained if e.kind is Kind.PHASE}
     t0 = phases.get("inject")
-    by_cause: dict[str, int] = defaultdict(int)
-    for _, cause in explained:
-        by_cause[cause.what] += 1
-    found = emptied(events)
-    counted = {id(e) for e, _ in explained}
-    milestones = timeline.milestones(events, counted)
+    impact = st.never_delete_active_plan()
+    found = (impact.first_violation["t"], impact.first_violation["endpoints"]) \
+        if impact.held is False else None
+    fix = st.first_fix
+    milestones = timeline.milestones_of(f)
     summary = {
         "verdict": verdict.value,
         "backend": backend,
         "seed": seed,
         "outage": {**out, "causes": [{"cause": what, "failed_probes": n}
-                                     for what, n in by_cause.items()]},
+                                     for what, n in f.by_cause.items()]},
         "unexplained_failures": {
-            "count": len(unexplained),
+            "count": unexplained,
             "first": None if not unexplained else {
-                k: unexplained[0].data.get(k) for k in ("client", "group", "endpoint", "outcome")}
-            | {"t": unexplained[0].t}},
-        "faults": [f.to_json(t0) for f in fault_list],
-        "history": {"events": len(events), "probes": total,
-                    "complete": incomplete(events, last_phase) is None},
+                k: first.data.get(k) for k in ("client", "group", "endpoint", "outcome")}
+            | {"t": first.t}},
+        "faults": [x.to_json(t0) for x in fault_list],
+        "history": {"events": f.events, "probes": total, "complete": why_incomplete is None},
         "emptied": {"t": found[0], "endpoints": found[1]} if found else None,
-        "detection_lag_ms": detection_lag_ms(events),
-        "automation_stuck": automation_stuck(events),
-        "recovered_by": recovered_by(events),
+        "detection_lag_ms": None if found is None or f.detection is None else
+        round((f.detection.t - found[0]) * 1000, 1),
+        "automation_stuck": st.automation_stuck(),
+        "recovered_by": None if fix is None else
+        "operator-repair" if fix.kind is Kind.REPAIRED else "self-repair",
         "invariants": [v.to_json() for v in invariants],
-        "groups": {g: group_view(events, g, counted=counted).__dict__
-                   for g in ("resolver", "direct")},
-        "time_to_page_s": timeline.time_to_page_s(events),
-        "timeline": timeline.to_json(milestones, timeline.run_start(events)),
+        "groups": {g: f.group_view(g) for g in ("resolver", "direct")},
+        "time_to_page_s": timeline.time_to_page_s(f.retained, impact.first_violation
+                                                  if impact.held is False else None),
+        "timeline": timeline.to_json(milestones, f.t_first if f.t_first is not None else 0.0),
         "timeline_durations": [d.to_json() for d in timeline.durations(milestones)],
         "steady_state_after": steady_state_after,
         "reason": reason,

@@ -80,7 +80,10 @@ def time_to_converge_s(events: list[Event], endpoints: set[str]) -> float | None
     return None
 
 
-def variant_row(name: str, summary: dict, events: list[Event], endpoints: set[str]) -> dict:
+def variant_row(name: str, summary: dict, events: list[Event], endpoints: set[str],
+                longest: dict[str, float] | None = None) -> dict:
+    """``longest``: each group's longest client outage when known already (the history's
+    probes folded, lab/core/fold.py; ``events`` may then leave the probes out)."""
     events = sorted(events, key=lambda e: e.t)
     o = summary["outage"]
     plans = max(1, len(_published(events)))
@@ -101,7 +104,8 @@ def variant_row(name: str, summary: dict, events: list[Event], endpoints: set[st
         "clients_affected_fraction": known(o["clients_affected_fraction"]),
         "client_seconds_lost": known(o["client_seconds_lost"]),
         "failed_probes": known({g: summary["groups"][g]["failed"] for g in summary["groups"]}),
-        "longest_client_outage_s": known({g: longest_client_outage_s(events, g)
+        "longest_client_outage_s": known({g: longest[g] if longest is not None
+                                          else longest_client_outage_s(events, g)
                                           for g in summary["groups"]}),
         "time_to_page_s": summary.get("time_to_page_s"),
         "endpoint_emptied": summary.get("emptied") is not None,

@@ -50,20 +50,23 @@ class Event:
 
 
 class History:
-    """Thread-safe append-only event list with an optional sink called per event."""
+    """Thread-safe append-only event list with an optional sink called per event. It keeps
+    every event, none (``keep=False``) or those a predicate accepts."""
 
     def __init__(self, clock: Callable[[], float], sink: Callable[[Event], None] | None = None,
-                 *, keep: bool = True):
+                 *, keep: bool | Callable[[Event], bool] = True):
         self.clock = clock
         self.sink = sink
-        self.keep = keep   # False: only pass events to the sink (long-running workers)
+        # False: only pass events to the sink (long-running workers); a predicate: keep the
+        # events it accepts (the runner keeps the few it reads back, lab/core/fold.py)
+        self.keep = keep
         self._events: list[Event] = []
         self._lock = threading.Lock()
 
     def append(self, source: str, kind: Kind, **data) -> Event:
         with self._lock:
             event = Event(self.clock(), source, kind, data)
-            if self.keep:
+            if self.keep is True or (callable(self.keep) and self.keep(event)):
                 self._events.append(event)
             if self.sink:
                 self.sink(event)
@@ -72,7 +75,8 @@ class History:
     def add(self, event: Event) -> None:
         """Append an event stamped elsewhere (a worker's own clock, same host clock)."""
         with self._lock:
-            self._events.append(event)
+            if not callable(self.keep) or self.keep(event):
+                self._events.append(event)
             if self.sink:
                 self.sink(event)
 

@@ -12,14 +12,22 @@ view. Pure: no clock, no terminal; the time is always given.
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lab.core.checkers import EMPTY_OUTCOMES, check_all
+from lab.core.checkers import EMPTY_OUTCOMES, Structure
+from lab.core.fold import REORDER_S, Reorder
 from lab.core.history import Event, Kind
 from lab.core.plan import DEFAULT_ENDPOINTS
 
 SERIES_S = 30          # seconds of failing share kept per client group (the sparkline)
+DELETED_KEPT = 256     # plan deletions remembered before the old ones are forgotten
+DELETED_HORIZON_S = 30
 SHARE_WINDOW_S = 3     # "failing now" = share of failed probes over the last few seconds
 ALERTS_KEPT = 20
 ABOUT = ("endpoint", "group", "invariant")     # an alert's labels that say what it is about
+
+
+def check_all(plans: Structure):
+    """The checkers' verdicts on the structural events folded so far."""
+    return plans.check_all()
 
 
 class EnactorState(StrEnum):
@@ -201,7 +209,10 @@ class LiveState:
             name: _Enactor() for name in getattr(scenario, "enactors", ())}
         self._faults: dict[tuple[str, str], tuple[float, float | None, str | None]] = {}
         self._armed: list[tuple[float, str, str, str | None]] = []
-        self._structure: list[Event] = []
+        # the checkers' state over the structural events in time order (Reorder holds the
+        # last REORDER_S of them, which may still arrive out of order): constant memory
+        self._order = Reorder()
+        self._plans = Structure()
         self._first_empty_probe: Event | None = None
         self._checked = True
         self._violations: tuple[Violation, ...] = ()
@@ -227,6 +238,8 @@ class LiveState:
         elif k is Kind.PLAN_DELETED:
             g = d.get("generation")
             self._deleted[g] = max(e.t, self._deleted.get(g, e.t))
+            if len(self._deleted) > DELETED_KEPT:
+                self._forget_deletions()
             self._structural(e)
         elif k is Kind.FRESHNESS_CHECKED:
             if d.get("fresh"):
@@ -291,11 +304,21 @@ class LiveState:
             if d.get("outcome") in EMPTY_OUTCOMES and (
                     self._first_empty_probe is None or e.t < self._first_empty_probe.t):
                 self._first_empty_probe = e
-                self._checked = False
+                self._structural(e)
 
     def _structural(self, e: Event) -> None:
-        self._structure.append(e)
+        self._order.push(e)
+        for x in self._order.release(self.latest - REORDER_S):
+            self._plans.add(x)
         self._checked = False
+
+    def _forget_deletions(self) -> None:
+        """Deletions only matter to an endpoint written before them: forget those long gone
+        of plans no endpoint points at."""
+        active = {g for _, g in self._active.values()}
+        horizon = self.latest - 2 * DELETED_HORIZON_S
+        for g in [g for g, t in self._deleted.items() if t < horizon and g not in active]:
+            del self._deleted[g]
 
     def _fault_started(self, e: Event) -> None:
         d = e.data
@@ -328,11 +351,11 @@ class LiveState:
         arrived."""
         if not self._checked:
             self._checked = True
-            events = sorted(self._structure + ([self._first_empty_probe]
-                                               if self._first_empty_probe else []),
-                            key=lambda e: e.t)
+            plans = self._plans.clone()
+            for e in self._order.pending():
+                plans.add(e)
             found = []
-            for v in check_all(events):
+            for v in check_all(plans):
                 if v.held is False:
                     f = v.first_violation or {}
                     found.append(Violation(v.name, float(f.get("t", 0.0)), _detail(f)))

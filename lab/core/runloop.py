@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Callable, ContextManager, Protocol
 
-from lab.core.blast import emptied, outage
+from lab.core.checkers import Structure
 from lab.core.faults import CHANNEL_KINDS, Fault, FaultKind
+from lab.core.fold import REORDER_S, Reorder
 from lab.core.history import Event, History, Kind
 from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.verdict import Verdict, fault_firings
@@ -133,7 +134,7 @@ class RunLoop:
                  sink: Callable[[Event], None] | None = None, echo=print,
                  shield: Callable[[], ContextManager] = nullcontext,
                  errors: tuple[type, ...] = (), probes: bool = True,
-                 method_only: bool = False):
+                 method_only: bool = False, keep=True):
         self.s = scenario
         self.probes = probes      # False: the control plane only (schedule search), no clients
         # True: end after the method (and the hold when an endpoint emptied): no repair, no
@@ -146,9 +147,17 @@ class RunLoop:
         self.shield = shield
         self.errors = errors
         self._outer_sink = sink
-        self.history = History(clock.now, self._index)
+        # ``keep``: which events the history keeps in memory (a predicate; True: all). The
+        # runner (lab/execute.py) keeps only the few it reads back and folds the rest.
+        self.history = History(clock.now, self._index, keep=keep)
         self.pending: list[_Pending] = []
-        self._structure: list[Event] = []
+        self._structure: list[Event] = []     # fault events (armed, started): few
+        self._applied: set[str] = set()       # endpoints some plan was applied to
+        # Plan events in time order (out of order they are held REORDER_S), folded: what
+        # the emptied check reads once the streams interleave. Constant memory.
+        self._order = Reorder()
+        self._plans = Structure()
+        self._window: list | None = None      # the steady-state window: [since, failed, total]
         self._dirty = self._empty = self._faults_dirty = False
         # While structural events arrive in time order (always in the simulation), the
         # emptied check is kept as they come; out of order, it is redone from the sorted list.
@@ -170,10 +179,20 @@ class RunLoop:
         if event.kind is Kind.PROBE:
             client = event.data.get("client")
             self._clients.add(client)
-            if event.data.get("outcome") != "ok":
+            failed = event.data.get("outcome") != "ok"
+            if failed:
                 self._affected.add(client)
+            window = self._window
+            if window is not None and event.t >= window[0]:
+                window[1] += failed
+                window[2] += 1
         elif event.kind in STRUCTURAL:
-            self._structure.append(event)
+            if event.kind in (Kind.FAULT_STARTED, Kind.FAULT_ARMED):
+                self._structure.append(event)
+            else:
+                self._order.push(event)
+                for e in self._order.release(event.t - REORDER_S):
+                    self._plans.add(e)
             if event.t < self._last_structural_t:
                 self._in_order = False       # workers' streams interleaved (the real lab)
                 self._dirty = True
@@ -185,6 +204,7 @@ class RunLoop:
                     self._empty = True
             elif event.kind in (Kind.ENDPOINT_APPLIED, Kind.REPAIRED):
                 self._active[event.data["endpoint"]] = event.data["generation"]
+                self._applied.add(event.data["endpoint"])
             elif event.kind in (Kind.FAULT_STARTED, Kind.FAULT_ARMED):
                 self._faults_dirty = True
 
@@ -223,8 +243,7 @@ class RunLoop:
         self.phase(Phase.START)
         self.world.start_control_plane()
         endpoints = set(DEFAULT_ENDPOINTS)
-        if not self.wait(FIRST_PLAN_WITHIN_S, lambda: endpoints <= {
-                e.data["endpoint"] for e in self._structure if e.kind is Kind.ENDPOINT_APPLIED}):
+        if not self.wait(FIRST_PLAN_WITHIN_S, lambda: endpoints <= self._applied):
             raise Aborted(f"the enactors did not apply a first plan to every endpoint within "
                           f"{FIRST_PLAN_WITHIN_S:.0f} s; see the enactors' logs "
                           "(`docker logs dnslab-worker-enactor-a`)")
@@ -305,11 +324,14 @@ class RunLoop:
 
     def steady_state(self) -> tuple[bool, dict]:
         """The hypothesis over one window: failed probes / probes <= max_failed_ratio."""
-        began = self.clock.now()
-        self.wait(self.s.steady_state_s)
+        self._window = window = [self.clock.now(), 0, 0]
+        try:
+            self.wait(self.s.steady_state_s)
+        finally:
+            self._window = None
         if not self.probes:
             return True, {"failed_probes": 0, "total_probes": 0}
-        seen = outage([e for e in self.history.events(Kind.PROBE) if e.t >= began])
+        seen = {"failed_probes": window[1], "total_probes": window[2]}
         total = seen["total_probes"]
         return total > 0 and seen["failed_probes"] <= self.s.max_failed_ratio * total, seen
 
@@ -326,8 +348,19 @@ class RunLoop:
         order; otherwise re-checked after each new deletion."""
         if self._dirty:
             self._dirty = False
-            self._empty = emptied(self._structure_sorted()) is not None
+            self._empty = self._plans.impact is not None or self._emptied_pending()
         return self._empty
+
+    def _emptied_pending(self) -> bool:
+        """Does a plan event still held for reordering delete an active plan?"""
+        active = dict(self._plans.active)
+        for e in self._order.pending():
+            if e.kind is Kind.PLAN_DELETED:
+                if e.data["generation"] in active.values():
+                    return True
+            else:
+                active[e.data["endpoint"]] = e.data["generation"]
+        return False
 
     # -- the fault timeline -------------------------------------------------------------------
     def timeline(self, start: float, deadline: float) -> None:

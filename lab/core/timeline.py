@@ -18,10 +18,9 @@ Times are history times; reports and summary.json show them relative to ``run_st
 first event of the history.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
 
-from lab.core.checkers import applied_generation_monotonic, never_delete_active_plan
+from lab.core.checkers import never_delete_active_plan
 from lab.core.history import Event, Kind
 
 GROUPS = ("direct", "resolver")
@@ -108,22 +107,20 @@ def _since(t: float, since: float | None, what: str) -> str:
     return f" ({span(d)} after {what})" if d >= 0 else f" ({span(-d)} before {what})"
 
 
-def _first_fix(events: list[Event], t_empty: float, endpoints: list[str]) -> Event | None:
-    """What first put an emptied endpoint's records back: an operator's repair or an
-    enactor's apply (self-repair), as ``blast.recovered_by`` decides."""
-    return next((e for e in events if e.t > t_empty and e.data.get("endpoint") in endpoints
-                 and e.kind in (Kind.REPAIRED, Kind.ENDPOINT_APPLIED)), None)
-
-
 def milestones(events: list[Event], counted: set[int] | None = None) -> list[Milestone]:
     """The run's milestones in time order (those that never happened last, ``t`` None).
-    ``counted``: the failed probes the run explains (``id()``s), as ``blast.group_view``
-    counts them; None counts every failed probe."""
-    events = sorted(events, key=lambda e: e.t)
-    failed = _failed if counted is None else (lambda e: _failed(e) and id(e) in counted)
-    out: list[Milestone] = []
+    ``counted``: the failed probes that count (``id()``s); None counts every failed probe.
+    (A run's summary counts the failures the run explains: ``milestones_of(fold)``.)"""
+    from lab.core.fold import fold
+    ids = counted
+    return milestones_of(fold(events, (lambda e: True) if ids is None else
+                              (lambda e: id(e) in ids)))
 
-    for e in events:
+
+def milestones_of(f) -> list[Milestone]:
+    """The milestones of a folded history (``lab.core.fold.Fold``, closed)."""
+    out: list[Milestone] = []
+    for e in f.retained:
         if e.kind is Kind.FAULT_STARTED:
             d = e.data
             what = f"{d.get('fault')} on {d.get('target')}"
@@ -133,14 +130,16 @@ def milestones(events: list[Event], counted: set[int] | None = None) -> list[Mil
                 what += f" for {d['seconds']:g} s"
             out.append(Milestone("fault-started", e.t, f"fault: {what} took effect."))
 
-    stale = applied_generation_monotonic(events)
+    st = f.structure
+    stale = st.applied_generation_monotonic()
     if stale.held is False:
         v = stale.first_violation
         out.append(Milestone("stale-plan-applied", v["t"],
                              f"{v['source']} applied plan {v['generation']} to {v['endpoint']} "
                              f"after plan {v['previous']}: an older plan over a newer one."))
 
-    impact = _impact(events)
+    v = st.never_delete_active_plan()
+    impact = v.first_violation if v.held is False else None
     t_empty = impact["t"] if impact else None
     if impact:
         they = "the endpoint" if len(impact["endpoints"]) == 1 else "those endpoints"
@@ -150,7 +149,8 @@ def milestones(events: list[Event], counted: set[int] | None = None) -> list[Mil
                              "no addresses."))
 
     for group in GROUPS:
-        first = next((e for e in events if failed(e) and e.data.get("group") == group), None)
+        g = f.groups.get(group)
+        first = g.first if g else None
         if first:
             out.append(Milestone(f"first-failed-probe-{group}", first.t,
                                  f"first failed probe ({group}): {first.data.get('client')} got "
@@ -158,23 +158,24 @@ def milestones(events: list[Event], counted: set[int] | None = None) -> list[Mil
                                  f"{first.data.get('endpoint')}"
                                  f"{_since(first.t, t_empty, 'impact')}."))
 
-    page = first_page(events)
+    page = first_page(f.retained)
     if page:
         out.append(Milestone("first-page", page.t, f"paged: {_page_subject(page)}"
                              f"{_since(page.t, t_empty, 'impact')}."))
 
     if impact:
-        out += _after_impact(events, impact, failed)
-    out += _recoveries(events, failed, out)
+        out += _after_impact(f, impact)
+    out += _recoveries(f, out)
     return sorted(out, key=lambda m: (m.t is None, m.t or 0.0))
 
 
-def _after_impact(events: list[Event], impact: dict, failed) -> list[Milestone]:
-    t_empty, endpoints = impact["t"], impact["endpoints"]
+def _after_impact(f, impact: dict) -> list[Milestone]:
+    t_empty = impact["t"]
+    st = f.structure
     out = []
-    fix = _first_fix(events, t_empty, endpoints)
+    fix = st.first_fix
     until = fix.t if fix else float("inf")
-    stuck = [e for e in events if e.kind is Kind.ENACTOR_STUCK and t_empty <= e.t < until]
+    stuck = [e for e in st.stuck_after.values() if t_empty <= e.t < until]
     if stuck:
         e, others = stuck[0], sorted({s.source for s in stuck} - {stuck[0].source})
         out.append(Milestone("automation-stuck", e.t,
@@ -186,7 +187,7 @@ def _after_impact(events: list[Event], impact: dict, failed) -> list[Milestone]:
     if fix is None:
         return out
     if fix.kind is Kind.REPAIRED:
-        repaired = [e for e in events if e.kind is Kind.REPAIRED and e.t >= fix.t
+        repaired = [e for e in f.retained if e.kind is Kind.REPAIRED and e.t >= fix.t
                     and e.data.get("generation") == fix.data.get("generation")]
         out.append(Milestone("operator-repair", fix.t,
                              f"operator repair: pointed "
@@ -198,7 +199,7 @@ def _after_impact(events: list[Event], impact: dict, failed) -> list[Milestone]:
                              f"self-repair: {fix.source} applied plan {fix.data.get('generation')} "
                              f"to {fix.data.get('endpoint')}{_since(fix.t, t_empty, 'impact')}."))
         repair = "the self-repair"
-    answered = _dns_answering(events, t_empty, endpoints, failed)
+    answered = _dns_answering(f, t_empty)
     if answered is not None:
         t, eps = answered
         out.append(Milestone("dns-answering", t,
@@ -207,47 +208,27 @@ def _after_impact(events: list[Event], impact: dict, failed) -> list[Milestone]:
     return out
 
 
-def _dns_answering(events: list[Event], t_empty: float, endpoints: list[str],
-                   failed) -> tuple[float, list[str]] | None:
+def _dns_answering(f, t_empty: float) -> tuple[float, list[str]] | None:
     """When every emptied endpoint that direct clients probe and saw fail answered them with
     addresses again, after what put its records back: (time, those endpoints)."""
-    direct = [e for e in events if e.kind is Kind.PROBE and e.data.get("group") == "direct"
-              and e.data.get("endpoint") in endpoints and e.t >= t_empty]
-    seen = sorted({e.data["endpoint"] for e in direct if failed(e)})
+    seen = sorted(ep for ep, (failed, _) in f.answering.items() if failed)
     if not seen:
         return None
     last = t_empty
     for endpoint in seen:
-        fix = _first_fix(events, t_empty, [endpoint])
-        if fix is None:
-            return None
-        ok = next((e for e in direct if e.data["endpoint"] == endpoint and e.t >= fix.t
-                   and e.data.get("outcome") == "ok"), None)
+        ok = f.answering[endpoint][1]
         if ok is None:
             return None
-        last = max(last, ok.t)
+        last = max(last, ok)
     return last, seen
 
 
-def _recoveries(events: list[Event], failed, so_far: list[Milestone]) -> list[Milestone]:
+def _recoveries(f, so_far: list[Milestone]) -> list[Milestone]:
     """Per client group: when the last client that failed got an answer again."""
     answering = next((m for m in so_far if m.name == "dns-answering"), None)
     out = []
     for group in GROUPS:
-        by_client: dict[str, list[Event]] = defaultdict(list)
-        for e in events:
-            if e.kind is Kind.PROBE and e.data.get("group") == group:
-                by_client[e.data.get("client")].append(e)
-        recovered, stuck = [], 0
-        for client, ps in by_client.items():
-            fails = [i for i, e in enumerate(ps) if failed(e)]
-            if not fails:
-                continue
-            ok = next((e for e in ps[fails[-1] + 1:] if e.data.get("outcome") == "ok"), None)
-            if ok is None:
-                stuck += 1
-            else:
-                recovered.append((ok.t, client))
+        recovered, stuck = f.recoveries(group)
         name = f"last-client-recovered-{group}"
         if stuck:
             out.append(Milestone(name, None, f"{stuck} {group} client(s) still failing when "
@@ -293,9 +274,12 @@ def durations(ms: list[Milestone]) -> list[Duration]:
     return out
 
 
-def time_to_page_s(events: list[Event]) -> float | None:
-    """The first page minus the moment an endpoint emptied; None without either."""
-    impact, page = _impact(sorted(events, key=lambda e: e.t)), first_page(events)
+def time_to_page_s(events: list[Event], impact: dict | None = None) -> float | None:
+    """The first page minus the moment an endpoint emptied; None without either.
+    ``impact``: the first deletion of an active plan when already known (a fold's)."""
+    if impact is None:
+        impact = _impact(sorted(events, key=lambda e: e.t))
+    page = first_page(events)
     if impact is None or page is None:
         return None
     return round(page.t - impact["t"], 3)

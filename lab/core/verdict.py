@@ -21,6 +21,7 @@ from typing import Protocol, Sequence
 
 from lab.core.checkers import active_deletions
 from lab.core.faults import CHANNEL_KINDS, Fault
+from lab.core.fold import WORKER_SOURCES, Cause, deletion_cause, fault_cause, fold  # noqa: F401
 from lab.core.history import Event, Kind
 
 
@@ -42,9 +43,6 @@ class Timed(Protocol):
     fault: Fault
     at_s: float
     after: int | None
-
-
-WORKER_SOURCES = ("planner", "enactor")
 
 
 # -- faults: fired or not ------------------------------------------------------------------
@@ -144,22 +142,12 @@ def fault_outcomes(events: Sequence[Event], timeline: Sequence[Timed]) -> list[F
 
 
 # -- outage: failures and their causes -------------------------------------------------------
-@dataclass(frozen=True)
-class Cause:
-    t: float
-    what: str
-    endpoints: frozenset[str] | None = None    # an emptied endpoint's name; None: any
-
-
 def causes(events: Sequence[Event]) -> list[Cause]:
     """The run's own actions that can make clients fail, in history order: every fault that
     took effect, and every deletion of a plan an endpoint pointed at."""
-    found = [Cause(e.t, f"{e.data.get('fault')} {e.data.get('target')}"
-                   + (f" at {e.data['step']}" if e.data.get("step") else ""))
-             for e in events if e.kind is Kind.FAULT_STARTED]
-    found += [Cause(e.t, f"plan {e.data['generation']} deleted by {e.source} while "
-                         f"{', '.join(users)} pointed at it", frozenset(users))
-              for e, users in active_deletions(events)]
+    events = list(events)
+    found = [fault_cause(e) for e in events if e.kind is Kind.FAULT_STARTED]
+    found += [deletion_cause(e, users) for e, users in active_deletions(events)]
     return sorted(found, key=lambda c: c.t)
 
 
@@ -188,11 +176,16 @@ def attribute(events: Sequence[Event]) -> tuple[list[tuple[Event, Cause]], list[
 # -- completeness and the verdict ------------------------------------------------------------
 def incomplete(events: Sequence[Event], last_phase: str | None) -> str | None:
     """Why this history cannot carry a verdict, or None."""
-    if not any(e.kind is Kind.PROBE for e in events):
+    return incomplete_of(fold(events), last_phase)
+
+
+def incomplete_of(f, last_phase: str | None) -> str | None:
+    """``incomplete`` of a folded history (``lab.core.fold.Fold``)."""
+    if not f.probes:
         return "the history holds no probe: no client reported"
-    if not any(e.source.startswith(WORKER_SOURCES) for e in events):
+    if not f.worker_seen:
         return "the history holds no planner or enactor event"
-    if last_phase and last_phase not in _phase_times(events):
+    if last_phase and last_phase not in _phase_times(f.retained):
         return f"the history ends before the run's last phase ({last_phase})"
     return None
 
