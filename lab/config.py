@@ -64,7 +64,8 @@ WORKER_SECRETS = {"planner": "planner", "enactor": "enactor", "resolver": "recur
 
 # Services `dnslab up` starts (Grafana is added only when its image is available).
 CORE_SERVICES = ("pdns-auth", "recursor", "plan-store", "zone-store", "coredns",
-                 "recursor-coredns", "prober", "pager", "alertmanager", "prometheus")
+                 "recursor-coredns", "prober", "pager", "alertmanager", "prometheus",
+                 "docker-proxy")
 OPTIONAL_SERVICES = ("grafana",)
 GRAFANA_IMAGE = "grafana/grafana-oss:11.3.0"
 

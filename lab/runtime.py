@@ -15,15 +15,61 @@ from lab.eventlog import parse_line
 
 WORKER_LABEL = "dnslab.worker"
 RUN_LABEL = "dnslab.run"
+DOCKER_PROXY_SERVICE = "docker-proxy"
+
+
+def _by_name_class():
+    from docker.models.containers import Container
+
+    class ByName(Container):
+        """A container the lab addresses by name in every API call (docker-py uses ``id`` in
+        each path): the experiments container's Docker proxy (images/docker-proxy) lets
+        through only calls on containers named as the lab names them."""
+
+        @property
+        def id(self):
+            return self.attrs["Name"].lstrip("/")
+    return ByName
+
+
+_BY_NAME = None
 
 
 def guard(container):
     """Refuse any container that is not the lab's (defence in depth: every lookup already
-    filters on the project label)."""
+    filters on the project label); the lab's own comes back addressed by name."""
+    global _BY_NAME
     if container.labels.get(config.PROJECT_LABEL) != config.PROJECT:
         raise LabError(f"refusing to touch container {container.name}: it does not carry "
                        f"{config.PROJECT_LABEL}={config.PROJECT}")
-    return container
+    if _BY_NAME is None:
+        _BY_NAME = _by_name_class()
+    if isinstance(container, _BY_NAME) or not isinstance(container, _BY_NAME.__mro__[1]):
+        return container      # already by name, or not the SDK's (a unit test's fake)
+    return _BY_NAME(attrs=container.attrs, client=container.client,
+                    collection=container.collection)
+
+
+def lab_containers(client, labels: list[str], *, all: bool = True) -> list:
+    """The containers carrying every one of ``labels`` (the project's label first), each
+    inspected by name and guarded: a sparse list, then one look per name, because the
+    Docker proxy refuses inspecting a container by id. One that vanished in between, or that
+    the proxy keeps out of reach (403: keygen, the proxy itself), is skipped."""
+    import docker.errors
+    if f"{config.PROJECT_LABEL}={config.PROJECT}" not in labels:
+        raise LabError("lab_containers: the project's label must be among the filters")
+    out = []
+    for c in client.containers.list(all=all, sparse=True, filters={"label": labels}):
+        name = (c.attrs.get("Names") or ["/"])[0].lstrip("/")
+        try:
+            out.append(guard(client.containers.get(name)))
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as e:
+            if e.status_code == 403:    # the Docker proxy keeps it from us (keygen, itself)
+                continue
+            raise
+    return out
 LAB_IMAGE = "dnslab/lab:dev"
 
 
@@ -163,21 +209,27 @@ class Workers:
         return {"label": labels}
 
     def all(self) -> list:
-        return self.client.containers.list(all=True, filters=self._lab_filter())
+        return lab_containers(self.client, self._lab_filter()["label"])
 
     def get(self, name: str):
-        found = self.client.containers.list(
-            all=True, filters=self._lab_filter(**{config.SERVICE_LABEL: name}))
+        found = lab_containers(self.client,
+                               self._lab_filter(**{config.SERVICE_LABEL: name})["label"])
         if not found:
             raise StackNotUp(f"worker {name} does not exist in the lab")
-        return guard(found[0])
+        return found[0]
 
     def dead(self, exclude: set[str] = frozenset()) -> list[tuple[str, str]]:
         """Workers that stopped on their own: (name, last line of their stderr)."""
         out = []
-        for c in self.all():
-            name = c.labels.get(config.SERVICE_LABEL, c.name)
-            if c.status == "exited" and name not in exclude:
+        # A sparse list (one call, looked at every second): only an exited worker is inspected.
+        for c in self.client.containers.list(all=True, sparse=True, filters=self._lab_filter()):
+            labels = c.attrs.get("Labels") or {}
+            name = labels.get(config.SERVICE_LABEL, "?")
+            if c.attrs.get("State") == "exited" and name not in exclude:
+                try:
+                    c = self.get(name)
+                except StackNotUp:
+                    continue
                 tail = c.logs(stdout=False, stderr=True, tail=1).decode("utf-8", "replace").strip()
                 out.append((name, tail[:300] or f"exit code {c.attrs['State'].get('ExitCode')}"))
         return out
@@ -187,7 +239,6 @@ class Workers:
         removed = []
         for c in self.all():
             try:
-                guard(c)
                 if c.status == "paused":
                     c.unpause()
                 c.remove(force=True)
@@ -212,12 +263,12 @@ class Workers:
                         "com.docker.compose.oneoff": "False", WORKER_LABEL: "1",
                         RUN_LABEL: self.run_id},
                 host_config=self.client.api.create_host_config(
-                    mounts=_secrets_mount(command, image),
+                    mounts=_secrets_mount(command, image), init=True,
                     log_config=docker.types.LogConfig(type="json-file")))
         except Exception as e:
             raise LabError(f"cannot create worker {name} at {address}: {str(e)[:200]}; is the "
                            "lab up (`dnslab up`) and the lab image built?") from None
-        self.client.api.start(container["Id"])
+        self.client.api.start(f"{config.PROJECT}-worker-{name}")   # by name: the proxy's rule
 
     # -- events ---------------------------------------------------------------------------
     def follow(self, name: str, on_event: Callable[[Event], None], *, since: float | None = None) -> None:
@@ -279,8 +330,9 @@ class Workers:
         """Rollback: unpause every paused container of the lab's project (workers and
         services alike), and only those."""
         done = []
-        for c in self.client.containers.list(
-                filters={"label": f"{config.PROJECT_LABEL}={config.PROJECT}", "status": "paused"}):
-            guard(c).unpause()
-            done.append(c.name)
+        for c in lab_containers(self.client, [f"{config.PROJECT_LABEL}={config.PROJECT}"],
+                                all=False):
+            if c.status == "paused":
+                c.unpause()
+                done.append(c.name)
         return done

@@ -198,7 +198,11 @@ class Stack:
         import docker.errors
         label = {"label": f"{config.PROJECT_LABEL}={config.PROJECT}"}
         found = False
-        for c in self.containers():
+        from lab.runtime import DOCKER_PROXY_SERVICE
+        # The Docker proxy last: a `dnslab down` inside the experiments container goes
+        # through it (and the experiments container itself is then gone too).
+        for c in sorted(self.containers(),
+                        key=lambda c: c.labels.get(config.SERVICE_LABEL) == DOCKER_PROXY_SERVICE):
             found = True
             try:
                 c.remove(force=True)
@@ -206,8 +210,9 @@ class Stack:
                 pass
         for n in self.client.networks.list(filters=label):
             found = True
-            try:
-                n.remove()       # fails while another project's container is attached: said
+            try:   # by name: the Docker proxy lets through only the lab's names
+                self.client.api.remove_network(n.name)   # fails while another project's
+                # container is attached: said
             except docker.errors.APIError:
                 pass
         for v in self.client.volumes.list(filters=label):
@@ -223,7 +228,8 @@ class Stack:
         labels = [f"{config.PROJECT_LABEL}={config.PROJECT}"]
         if service:
             labels.append(f"{config.SERVICE_LABEL}={service}")
-        return self.client.containers.list(all=all, filters={"label": labels})
+        from lab.runtime import lab_containers
+        return lab_containers(self.client, labels, all=all)
 
     def leftovers(self) -> dict[str, list[str]]:
         """Containers, networks and volumes of the lab that still exist."""
@@ -250,7 +256,14 @@ class Stack:
         raise StackNotUp(f"{service} has no address on the {config.PROJECT}_lab network")
 
     def secret(self, name: str) -> str:
-        """Read a per-lab secret from the secrets volume, via the pdns-auth container."""
+        """A per-lab secret: this process's own copy (the runner's secrets volume in the
+        experiments container, DNSLAB_SECRETS_DIR), else read in the pdns-auth container."""
+        own = Path(os.environ.get("DNSLAB_SECRETS_DIR") or config.SECRETS_DIR) / name
+        try:
+            if value := own.read_text().strip():
+                return value
+        except OSError:
+            pass
         result = self.container("pdns-auth").exec_run(["cat", f"/run/secrets/{name}"])
         if result.exit_code != 0 or not result.output.strip():
             raise SecretMissing(f"secret {name} is missing from the lab's secrets volume; "

@@ -16,6 +16,7 @@ from lab.core.loops import enactor_for, enactor_loop, planner_loop
 from lab.core.history import History, Kind
 from lab.core.planner import Planner
 from lab.core.ports import DnsBackend
+from lab.core.ports import TransientError
 from lab.errors import LabError
 from lab.etcd import EtcdGateway
 from lab.eventlog import stdout_sink
@@ -47,12 +48,25 @@ def _history(metrics_port: int | None, *, flush_each: bool = True) -> tuple[Hist
     return History(time.time, stdout_sink(also=metrics, flush_each=flush_each), keep=False), metrics
 
 
+def _connect(*gateways) -> None:
+    """Every etcd gateway authenticated before the worker's loop starts (EtcdGateway.connect);
+    a store that does not answer yet is left to the loop's own retries."""
+    for gateway in gateways:
+        if gateway is None:
+            continue
+        try:
+            gateway.connect()
+        except TransientError:
+            pass
+
+
 # -- planner -------------------------------------------------------------------------------
 def run_planner(*, store_address: str, seed: int, period_s: float, max_seconds: float,
                 metrics_port: int | None = None, name: str = "planner") -> int:
     history, _ = _history(metrics_port)
     etcd = EtcdGateway(store_address)
     store, faults = EtcdPlanStore(store_address), EtcdFaults(etcd)
+    _connect(etcd, store.etcd)
     planner = Planner(store, history, random.Random(seed))
     log(f"{name}: publishing a plan every {period_s} s (seed {seed})")
     planner_loop(planner, history, WALL, period_s=period_s, max_seconds=max_seconds,
@@ -74,6 +88,7 @@ def run_enactor(*, name: str, store_address: str, backend: DnsBackend, keep: int
     enactor = enactor_for(name, store, backend, history, sleep=time.sleep,
                           random=random.Random().random, faults=faults, keep=keep,
                           mitigations=safeguards, interlock_max_removed=interlock_max_removed)
+    _connect(etcd, store.etcd, getattr(backend, "etcd", None))
     log(f"{name}: applying plans (clean-up keeps {keep} generations; safeguards: "
         f"{', '.join(safeguards) or 'none'})")
     enactor_loop(enactor, history, WALL, poll_s=poll_s, max_seconds=max_seconds,

@@ -135,6 +135,42 @@ def test_a_refused_run_changes_nothing(lab, tmp_path):
     assert_nothing_left(lab)
 
 
+def test_compose_stop_of_the_experiments_service_in_a_fault_window_leaves_nothing(lab, tmp_path):
+    """`docker compose stop experiments` while its run holds a pause and a delay: the runner
+    (under an init, SIGTERM handled) rolls back within the service's stop grace period and
+    exits on its own (not killed: exit status is not 137); nothing is left paused, running
+    or armed, and the run's summary says it was interrupted."""
+    import shutil
+
+    from lab import config
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    shutil.copy(SCENARIO, experiments / SCENARIO.name)
+    results = tmp_path / "results"
+    env = {**os.environ, "DNSLAB_EXPERIMENTS": str(experiments), "DNSLAB_RESULTS": str(results)}
+    compose = ["docker", "compose", "-f", str(lab.compose_file), "-p", config.PROJECT]
+    try:
+        up = subprocess.run([*compose, "up", "-d", "--no-deps", "--force-recreate", "experiments"],
+                            capture_output=True, text=True, timeout=120, cwd=lab.root, env=env)
+        assert up.returncode == 0, up.stderr
+        wait_for(lambda: faults_in_place(lab), timeout_s=120, what="pause and delay in place")
+        stop = subprocess.run([*compose, "stop", "experiments"], capture_output=True, text=True,
+                              timeout=180, cwd=lab.root, env=env)
+        assert stop.returncode == 0, stop.stderr
+        runner = lab.client.containers.list(all=True, filters={"label": [
+            PROJECT, "com.docker.compose.service=experiments", "com.docker.compose.oneoff=False"]})
+        assert runner and runner[0].attrs["State"]["ExitCode"] != 137, \
+            runner[0].logs(tail=30).decode(errors="replace")
+        assert_nothing_left(lab)
+        summaries = list(results.rglob("summary.json"))
+        assert summaries, list(results.rglob("*"))
+        summary = json.loads(summaries[0].read_text())
+        assert summary["verdict"] == "aborted" and "interrupted" in summary["reason"], summary
+    finally:
+        subprocess.run([*compose, "rm", "-f", "-s", "experiments"], capture_output=True,
+                       timeout=120, cwd=lab.root, env=env)
+
+
 @pytest.mark.takes_lab_down
 def test_one_down_during_a_run_in_the_experiments_service_leaves_nothing(lab, tmp_path):
     """`dnslab down` while the experiments service is in a fault window: one call removes
@@ -142,6 +178,7 @@ def test_one_down_during_a_run_in_the_experiments_service_leaves_nothing(lab, tm
     and exits 0. A container of another project whose name starts with `dnslab-` is neither
     touched nor counted as left over (scope goes by label, never by name)."""
     from lab import config
+    lab.up(build=False)      # whatever the tests before left stopped (seen in CI: plan-store)
     decoy = lab.client.containers.run(config.BASE_IMAGE, ["sleep", "600"], detach=True,
                                       name="dnslab-not-the-lab", network_mode="none",
                                       labels={"com.docker.compose.project": "not-dnslab"})

@@ -21,6 +21,7 @@ SERVICES = {
     "pdns-auth": "pdns-auth", "recursor": "recursor", "recursor-coredns": "recursor",
     "plan-store": "plan-store", "zone-store": "zone-store", "coredns": "coredns",
     "prober": None, "pager": None, "alertmanager": None, "prometheus": None,
+    "docker-proxy": None,
 }
 LISTING = ["sh", "-c", "find /run/secrets -type f -printf '%m %u %P\\n' 2>/dev/null; true"]
 

@@ -55,12 +55,12 @@ def test_no_secret_constants():
     assert "GF_SECURITY_ADMIN_PASSWORD__FILE" in SERVICES["grafana"]["environment"]
 
 
-
 def test_each_service_mounts_only_its_own_secrets_read_only():
     """keygen writes one volume per consumer (lab/config.py SECRETS); each consumer mounts
     its own and nothing else, read-only; the prober and the other services mount none."""
     from lab import config
-    assert set(COMPOSE["volumes"]) == {"secrets"} | {f"secrets-{c}" for c in config.SECRETS}
+    assert set(COMPOSE["volumes"]) == \
+        {"secrets", "docker-proxy"} | {f"secrets-{c}" for c in config.SECRETS}
     mine = {"pdns-auth": "pdns-auth", "recursor": "recursor", "recursor-coredns": "recursor",
             "plan-store": "plan-store", "zone-store": "zone-store", "coredns": "coredns",
             "grafana": "grafana", "experiments": "runner"}
@@ -141,3 +141,27 @@ def test_every_built_image_takes_the_base_image_and_coredns_needs_no_variable():
         assert "ARG BASE_IMAGE=debian:bookworm-slim" in text, dockerfile
         assert "FROM debian" not in text, dockerfile
     assert 'test -n "$GOPROXY"' not in (ROOT / "images/coredns/Dockerfile").read_text()
+
+
+def test_only_the_docker_proxy_holds_the_engine_socket():
+    """The experiments container reaches the engine only through docker-proxy's allow-list
+    (images/docker-proxy/haproxy.cfg), whose socket is in a volume no other service mounts;
+    the proxy itself is on no network."""
+    holders = {name for name, svc in SERVICES.items()
+               if any("docker.sock" in str(v) for v in svc.get("volumes", []))}
+    assert holders == {"docker-proxy"}, holders
+    proxy = SERVICES["docker-proxy"]
+    assert proxy["network_mode"] == "none"
+    assert "docker-proxy:/run/dnslab-docker" in proxy["volumes"]
+    exp = SERVICES["experiments"]
+    assert exp["environment"]["DOCKER_HOST"] == "unix:///run/dnslab-docker/docker.sock"
+    assert "docker-proxy:/run/dnslab-docker" in exp["volumes"]
+    assert "docker-proxy" in exp["depends_on"]
+    mounting = {name for name, svc in SERVICES.items()
+                if any(str(v).startswith("docker-proxy:") for v in svc.get("volumes", []))}
+    assert mounting == {"docker-proxy", "experiments"}, mounting
+    cfg = (ROOT / "images/docker-proxy/haproxy.cfg").read_text()
+    # The last word is a refusal; the create rule reads the body and refuses privilege.
+    rules = [line.strip() for line in cfg.splitlines() if line.strip().startswith("http-request")]
+    assert rules[-1] == "http-request deny deny_status 403", rules
+    assert "option http-buffer-request" in cfg and "!body_privilege" in cfg
