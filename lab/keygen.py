@@ -222,7 +222,8 @@ def fetch(consumer: str) -> Path:
         raise SecretMissing("the lab's etcd credentials are made by its keygen service, which "
                             "has not run; start the lab with `dnslab up`")
     keygen = guard(found[0])
-    if (cached := _fetched.get(consumer)) and cached[0] == keygen.id and cached[1].exists():
+    cached = _fetched.get(consumer)
+    if cached and cached[0] == keygen.attrs["Id"] and cached[1].exists():
         return cached[1]
     try:
         chunks, _ = keygen.get_archive(f"{config.SECRETS_DIR}/{consumer}")
@@ -248,5 +249,5 @@ def fetch(consumer: str) -> Path:
                 f.write(tar.extractfile(member).read())
     if old := _fetched.get(consumer):
         shutil.rmtree(old[1], ignore_errors=True)
-    _fetched[consumer] = (keygen.id, target)
+    _fetched[consumer] = (keygen.attrs["Id"], target)  # by id: a recreated lab keeps the name
     return target
