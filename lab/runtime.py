@@ -4,6 +4,7 @@ project (so `dnslab down` removes them too) and ``dnslab.worker``. Container fau
 kill/restart) are done here. Everything is looked up by label: the runtime never touches a
 container outside the lab's project."""
 
+import functools
 import threading
 import time
 from typing import Callable
@@ -18,6 +19,7 @@ RUN_LABEL = "dnslab.run"
 DOCKER_PROXY_SERVICE = "docker-proxy"
 
 
+@functools.cache
 def _by_name_class():
     from docker.models.containers import Container
 
@@ -32,22 +34,18 @@ def _by_name_class():
     return ByName
 
 
-_BY_NAME = None
-
-
 def guard(container):
     """Refuse any container that is not the lab's (defence in depth: every lookup already
     filters on the project label); the lab's own comes back addressed by name."""
-    global _BY_NAME
+    from docker.models.containers import Container
     if container.labels.get(config.PROJECT_LABEL) != config.PROJECT:
         raise LabError(f"refusing to touch container {container.name}: it does not carry "
                        f"{config.PROJECT_LABEL}={config.PROJECT}")
-    if _BY_NAME is None:
-        _BY_NAME = _by_name_class()
-    if isinstance(container, _BY_NAME) or not isinstance(container, _BY_NAME.__mro__[1]):
+    by_name = _by_name_class()
+    if isinstance(container, by_name) or not isinstance(container, Container):
         return container      # already by name, or not the SDK's (a unit test's fake)
-    return _BY_NAME(attrs=container.attrs, client=container.client,
-                    collection=container.collection)
+    return by_name(attrs=container.attrs, client=container.client,
+                   collection=container.collection)
 
 
 def lab_containers(client, labels: list[str], *, all: bool = True) -> list:
@@ -255,7 +253,7 @@ class Workers:
         endpoint = self.client.api.create_endpoint_config(ipv4_address=address)
         networking = self.client.api.create_networking_config({self.network: endpoint})
         try:
-            container = self.client.api.create_container(
+            self.client.api.create_container(
                 image, command=command, name=f"{config.PROJECT}-worker-{name}",
                 entrypoint=entrypoint,
                 environment=env, networking_config=networking,

@@ -210,9 +210,10 @@ class Stack:
                 pass
         for n in self.client.networks.list(filters=label):
             found = True
-            try:   # by name: the Docker proxy lets through only the lab's names
-                self.client.api.remove_network(n.name)   # fails while another project's
-                # container is attached: said
+            # By name (the Docker proxy lets only the lab's names through); fails while
+            # another project's container is attached: said.
+            try:
+                self.client.api.remove_network(n.name)
             except docker.errors.APIError:
                 pass
         for v in self.client.volumes.list(filters=label):

@@ -15,10 +15,8 @@ from lab.core.enactor import Safeguards
 from lab.core.loops import enactor_for, enactor_loop, planner_loop
 from lab.core.history import History, Kind
 from lab.core.planner import Planner
-from lab.core.ports import DnsBackend
-from lab.core.ports import TransientError
+from lab.core.ports import DnsBackend, TransientError
 from lab.errors import LabError
-from lab.etcd import EtcdGateway
 from lab.eventlog import stdout_sink
 from lab.faults import EtcdFaults
 from lab.metrics import WorkerMetrics
@@ -64,9 +62,9 @@ def _connect(*gateways) -> None:
 def run_planner(*, store_address: str, seed: int, period_s: float, max_seconds: float,
                 metrics_port: int | None = None, name: str = "planner") -> int:
     history, _ = _history(metrics_port)
-    etcd = EtcdGateway(store_address)
-    store, faults = EtcdPlanStore(store_address), EtcdFaults(etcd)
-    _connect(etcd, store.etcd)
+    store = EtcdPlanStore(store_address)
+    faults = EtcdFaults(store.etcd)      # one gateway, one login, for plans and faults
+    _connect(store.etcd)
     planner = Planner(store, history, random.Random(seed))
     log(f"{name}: publishing a plan every {period_s} s (seed {seed})")
     planner_loop(planner, history, WALL, period_s=period_s, max_seconds=max_seconds,
@@ -80,15 +78,15 @@ def run_enactor(*, name: str, store_address: str, backend: DnsBackend, keep: int
                 safeguards: list[str] = (), interlock_max_removed: float = 0.5) -> int:
     history, metrics = _history(metrics_port)
     metrics.enactor(name)
-    etcd = EtcdGateway(store_address)
-    store, faults = EtcdPlanStore(store_address), EtcdFaults(etcd)
+    store = EtcdPlanStore(store_address)
+    faults = EtcdFaults(store.etcd)      # one gateway, one login, for plans and faults
     if unknown := set(safeguards) - set(Safeguards.NAMES) - {"interlock", "serve-stale"}:
         raise LabError(f"unknown safeguard {sorted(unknown)[0]!r}; known: "
                        f"{', '.join(Safeguards.NAMES)}, interlock")
     enactor = enactor_for(name, store, backend, history, sleep=time.sleep,
                           random=random.Random().random, faults=faults, keep=keep,
                           mitigations=safeguards, interlock_max_removed=interlock_max_removed)
-    _connect(etcd, store.etcd, getattr(backend, "etcd", None))
+    _connect(store.etcd, getattr(backend, "etcd", None))
     log(f"{name}: applying plans (clean-up keeps {keep} generations; safeguards: "
         f"{', '.join(safeguards) or 'none'})")
     enactor_loop(enactor, history, WALL, poll_s=poll_s, max_seconds=max_seconds,
