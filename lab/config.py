@@ -105,3 +105,11 @@ def repo_root() -> Path:
     if (here / "compose.yaml").exists():
         return here
     return Path.cwd()
+
+
+PROXY_DOCKER_HOST = "unix:///run/dnslab-docker/docker.sock"
+
+
+def inside_lab() -> bool:
+    """Running in the lab's experiments service (its Docker access is the lab's proxy)."""
+    return os.environ.get("DOCKER_HOST") == PROXY_DOCKER_HOST

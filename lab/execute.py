@@ -116,11 +116,21 @@ def execute(scenario, world, clock, out: Path, *, run_id: str, world_name: str,
     try:
         result = loop.run()
     finally:
-        _close(observer)
-        try:
-            stream.close()
-        except OSError as e:
-            sink.error = sink.error or e
+        with shield():
+            _close(observer)
+            try:
+                stream.close()
+            except OSError as e:
+                sink.error = sink.error or e
+    # Deciding and publishing are shielded like the rollback: a Ctrl-C or SIGTERM now would
+    # leave a finished run unpublished (its results half-staged), so it is not taken.
+    with shield():
+        return _decide(scenario, result, sink, record, events_path, staging, out,
+                       run_id=run_id, world_name=world_name, experiment=experiment, echo=echo)
+
+
+def _decide(scenario, result, sink, record, events_path: Path, staging: Path, out, *, run_id,
+            world_name, experiment, echo) -> Summary:
     echo(f"run: {Phase.DECIDE.value}")
     status, reason = result.status, result.reason
     if sink.error is not None and status is None:

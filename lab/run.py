@@ -22,6 +22,8 @@ from lab.core.faults import FaultKind
 from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.ports import TransientError
 from lab.core.clients import client_blocks
+from lab.core import components
+from lab.core.history import Kind
 from lab.core.runloop import Aborted, time_bound
 from lab.errors import LabError
 from lab.etcd import EtcdGateway
@@ -95,6 +97,8 @@ class DockerWorld:
         self.pages = None
         self.targets = ScrapeTargets(stack, echo=echo)
         self.sink_error = lambda: None    # set by lab.execute: raises when events.jsonl fails
+        self._components: dict[str, str] = {}        # service -> container name
+        self._looks: dict[str, components.Look] = {}
 
     # -- set-up ----------------------------------------------------------------------------
     def set_up(self, history) -> list:
@@ -118,6 +122,7 @@ class DockerWorld:
         self._follow_pages()
         self.faults = EtcdFaults(etcd, self.run_id)
         self.store = EtcdPlanStore(self.store_address)
+        self._watch_components()
         self.backend = plans_backend(s.backend, config.ZONE, empty_answer=s.empty_answer,
                                      ttl=s.record_ttl_s, alias=s.alias, pdns_address=self.pdns,
                                      pdns_api_key=api_key, zone_store_address=self.zone_store)
@@ -131,6 +136,55 @@ class DockerWorld:
         if "serve-stale" in s.mitigations:
             return [self._start_stale_resolver(self.auth)]
         return []
+
+    # -- the lab's own components --------------------------------------------------------
+    def _watch_components(self) -> None:
+        """The lab's services as they are when the run begins; ``check`` looks again."""
+        ours = [c for c in self.stack.containers()
+                if c.labels.get(config.SERVICE_LABEL) in config.CORE_SERVICES]
+        self._components = {c.labels[config.SERVICE_LABEL]: c.name for c in ours}
+        self._needed = components.depends_on(SERVICES[self.s.backend].server,
+                                             SERVICES[self.s.backend].resolver, self.s.backend)
+        self._looks = self._look()
+
+    def _look(self) -> dict[str, components.Look]:
+        import docker.errors
+        api, out = self.stack.client.api, {}
+        for service, name in self._components.items():
+            try:
+                a = api.inspect_container(name)
+            except docker.errors.NotFound:
+                out[service] = components.GONE
+                continue
+            except docker.errors.APIError as e:
+                if e.status_code == 403:        # the Docker proxy keeps it out of reach
+                    continue
+                raise
+            if (a.get("Config", {}).get("Labels") or {}).get(config.PROJECT_LABEL) != \
+                    config.PROJECT:
+                out[service] = components.GONE  # a stranger took the name: not ours
+                continue
+            state = a.get("State") or {}
+            out[service] = components.Look(a.get("Id"), state.get("StartedAt"),
+                                           state.get("Status"))
+        return out
+
+    def _check_components(self) -> None:
+        """Each change of a lab service is an event; one the run depends on ends it."""
+        if not self._components:
+            return
+        now = self._look()
+        fatal = None
+        for service, what in components.changes(self._looks, now):
+            needed = service in self._needed
+            self.history.append("runner", Kind.COMPONENT, component=service, change=what,
+                                fatal=needed)
+            self.echo(f"run: lab component {service} {what}")
+            if needed and fatal is None:
+                fatal = components.why_fatal(service, what)
+        self._looks = now
+        if fatal:
+            raise LabError(fatal)
 
     def _follow_pages(self) -> None:
         """Pages (Alertmanager → the lab's pager) join the history as they arrive. A page
@@ -227,6 +281,7 @@ class DockerWorld:
         return repair(self.store, self.backend, self.history)
 
     def check(self, killed: set[str]) -> None:
+        self._check_components()      # first: a restarted plan store also loses the lock
         if self.lease.lost:
             raise Aborted(f"the run lock was lost: {self.lease.lost}")
         self.sink_error()

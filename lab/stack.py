@@ -187,7 +187,8 @@ class Stack:
         (created by the runner, not by compose, and possibly while compose was removing the
         services), their networks and volumes. Repeated until nothing is left (at most three
         rounds); only ever by label, never by name."""
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        if not config.inside_lab():     # the experiments service has no compose CLI
+            self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
         for _ in range(3):
             if not self._remove_labelled():
                 break
@@ -203,6 +204,8 @@ class Stack:
         # through it (and the experiments container itself is then gone too).
         for c in sorted(self.containers(),
                         key=lambda c: c.labels.get(config.SERVICE_LABEL) == DOCKER_PROXY_SERVICE):
+            if config.inside_lab() and self._is_self(c):
+                continue     # removing itself would end this down half way
             found = True
             try:
                 c.remove(force=True)
@@ -223,6 +226,12 @@ class Stack:
             except docker.errors.APIError:
                 pass
         return found
+
+    @staticmethod
+    def _is_self(container) -> bool:
+        """Is ``container`` the one this process runs in (its hostname is its short id)?"""
+        host = socket.gethostname()
+        return bool(host) and (container.attrs.get("Id") or "").startswith(host)
 
     # -- lookups (scoped to the project label) ---------------------------------------
     def containers(self, service: str | None = None, *, all: bool = True) -> list:

@@ -30,6 +30,8 @@ class Kind(StrEnum):
     WRITE_REFUSED = "write-refused"            # enactor: {endpoint, generation, reason, safeguard}
     CLEANUP_SKIPPED = "cleanup-skipped"        # enactor: {generation, newest, reason, safeguard}
     PAGED = "paged"                            # alertmanager (via the lab's pager): {alert, status, labels, starts_at}
+    WORKER_ERROR = "worker-error"              # planner/enactor: {during: publish|pass, error} (it retries)
+    COMPONENT = "component"                    # runner: {component, change, fatal} a lab service restarted, stopped...
 
 
 @dataclass(frozen=True)

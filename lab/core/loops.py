@@ -33,6 +33,7 @@ def planner_loop(planner: Planner, history: History, clock, *, period_s: float,
             planner.publish()
         except (TransientError, *errors) as e:
             log(f"{name}: publish failed, will retry next period: {e}")
+            history.append(name, Kind.WORKER_ERROR, during="publish", error=str(e)[:200])
         next_at += period_s
         clock.sleep(max(0.0, next_at - clock.now()))
 
@@ -47,6 +48,7 @@ def enactor_loop(enactor: Enactor, history: History, clock, *, poll_s: float,
             result = enactor.run_once()
         except (TransientError, *errors) as e:
             log(f"{enactor.name}: pass failed, will retry: {e}")
+            history.append(enactor.name, Kind.WORKER_ERROR, during="pass", error=str(e)[:200])
             result = None
         if result is not None and result not in QUIET:
             history.append(enactor.name, Kind.PASS, result=result.value,

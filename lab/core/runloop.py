@@ -217,7 +217,7 @@ class RunLoop:
         try:
             self._method()
         except KeyboardInterrupt as e:
-            status, reason = Verdict.ABORTED, f"interrupted ({e or 'SIGINT'})"
+            status, reason = Verdict.ABORTED, f"interrupted ({str(e) or 'SIGINT'})"
             interrupted = True
         except Aborted as e:
             status, reason = Verdict.ABORTED, str(e)

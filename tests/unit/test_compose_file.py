@@ -4,6 +4,8 @@ from pathlib import Path
 
 import yaml
 
+from lab import config
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
@@ -154,7 +156,8 @@ def test_only_the_docker_proxy_holds_the_engine_socket():
     assert proxy["network_mode"] == "none"
     assert "docker-proxy:/run/dnslab-docker" in proxy["volumes"]
     exp = SERVICES["experiments"]
-    assert exp["environment"]["DOCKER_HOST"] == "unix:///run/dnslab-docker/docker.sock"
+    assert exp["environment"]["DOCKER_HOST"] == "unix:///run/dnslab-docker/docker.sock" \
+        == config.PROXY_DOCKER_HOST      # how a runner knows it is inside the lab
     assert "docker-proxy:/run/dnslab-docker" in exp["volumes"]
     assert "docker-proxy" in exp["depends_on"]
     mounting = {name for name, svc in SERVICES.items()

@@ -118,7 +118,7 @@ def test_ctrl_c_mid_run_aborts_and_rolls_back_in_order():
     world.raise_at("inject", 2.0, KeyboardInterrupt())
     result, loop, world, clock, _ = run(s, world)
     assert result.status is Verdict.ABORTED
-    assert result.reason.startswith("interrupted")
+    assert result.reason == "interrupted (SIGINT)", result.reason
     assert result.interrupted is True
     assert "steady-state-after" not in phases(loop) and phases(loop)[-1] == "rollback"
     assert rollback_trace(world) == ["disarm", ("restore", 0), ("fault-ended", 0), "roll_back"]
