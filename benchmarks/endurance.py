@@ -292,7 +292,7 @@ def recover(stack):
 def kills(args, work: Path, stack) -> dict:
     print(f"== kills: calibration run of {INTERRUPT.relative_to(ROOT)}", flush=True)
     calibration = work / "calibration"
-    r = Runner([str(INTERRUPT), "--no-up", "--out", str(calibration)])
+    r = Runner([str(INTERRUPT), "--no-up", "--out", str(calibration), *kill_duration(args)])
     try:
         code = r.wait(400)
     finally:
@@ -314,7 +314,7 @@ def kills(args, work: Path, stack) -> dict:
                   flush=True)
             break
         try:
-            rows.append(one_kill(kill, work, stack, calibration, base))
+            rows.append(one_kill(kill, work, stack, calibration, base, kill_duration(args)))
         except BaseException:      # cut short: nothing of the killed run may stay behind
             wait_no_run(stack, 25)
             recover(stack)
@@ -355,11 +355,18 @@ def kills(args, work: Path, stack) -> dict:
             touched(others_before, others_after)}
 
 
-def one_kill(kill: Kill, work: Path, stack, calibration: Path, base: dict) -> dict:
+def kill_duration(args) -> list[str]:
+    """``--kill-duration-s``: the method of every kill run (and its calibration) that long,
+    so a campaign of 60 kills fits in half an hour; the faults are in place all along."""
+    return ["--duration", str(args.kill_duration_s)] if args.kill_duration_s else []
+
+
+def one_kill(kill: Kill, work: Path, stack, calibration: Path, base: dict,
+             extra: list[str] = ()) -> dict:
     out = work / f"kill-{kill.index:03d}"
     shutil.copytree(calibration, out)          # a previous run's results, to go stale
     sig = getattr(signal, kill.signal)
-    r = Runner([str(INTERRUPT), "--no-up", "--out", str(out)])
+    r = Runner([str(INTERRUPT), "--no-up", "--out", str(out), *extra])
     exited_before, hit = False, None
     try:
         while time.monotonic() - r.began < kill.at_s and r.proc.poll() is None:
@@ -664,6 +671,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1, help="seed of the kill moments")
     p.add_argument("--kills-budget-s", type=float, default=3 * 3600,
                    help="stop planning new kills after this many seconds")
+    p.add_argument("--kill-duration-s", type=float, default=None,
+                   help="method length of the kill runs (default: the file's 90 s)")
     p.add_argument("--component-duration-s", type=float, default=30)
     p.add_argument("--prometheus-down-s", type=float, default=10)
     p.add_argument("--soak-s", type=float, default=600)

@@ -42,21 +42,25 @@ RESOLVER_METRICS_PORT = 8082
 
 
 @contextmanager
-def sigterm_as_interrupt():
-    previous = signal.getsignal(signal.SIGTERM)
+def signals_as_interrupt():
+    """SIGTERM and SIGINT abort the run the same way (KeyboardInterrupt naming the signal),
+    whatever this process inherited: a runner started in the background of a script
+    inherits SIGINT ignored, and a `kill -INT` must still roll its faults back."""
+    saved = {}
 
     def handler(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        previous = None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            saved[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
     try:
         yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
 
 
 @contextmanager
@@ -329,7 +333,7 @@ class Runner:
     def run(self) -> dict:
         world = DockerWorld(self.s, self.stack, run_id=self.run_id, lease=self.lease,
                             echo=self.echo)
-        with sigterm_as_interrupt():
+        with signals_as_interrupt():
             return execute(self.s, world, RealClock(), self.out, run_id=self.run_id,
                            world_name="lab", echo=self.echo, experiment=self.experiment,
                            shield=signals_ignored)
