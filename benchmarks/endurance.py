@@ -290,9 +290,10 @@ def recover(stack):
 
 # -- kills ---------------------------------------------------------------------------------
 def kills(args, work: Path, stack) -> dict:
-    print(f"== kills: calibration run of {INTERRUPT.relative_to(ROOT)}", flush=True)
+    target = Path(args.kill_file).resolve()
+    print(f"== kills: calibration run of {target}", flush=True)
     calibration = work / "calibration"
-    r = Runner([str(INTERRUPT), "--no-up", "--out", str(calibration), *kill_duration(args)])
+    r = Runner([str(target), "--no-up", "--out", str(calibration), *kill_duration(args)])
     try:
         code = r.wait(400)
     finally:
@@ -314,7 +315,8 @@ def kills(args, work: Path, stack) -> dict:
                   flush=True)
             break
         try:
-            rows.append(one_kill(kill, work, stack, calibration, base, kill_duration(args)))
+            rows.append(one_kill(kill, work, stack, calibration, base,
+                                 [*kill_duration(args)], target))
         except BaseException:      # cut short: nothing of the killed run may stay behind
             wait_no_run(stack, 25)
             recover(stack)
@@ -362,11 +364,11 @@ def kill_duration(args) -> list[str]:
 
 
 def one_kill(kill: Kill, work: Path, stack, calibration: Path, base: dict,
-             extra: list[str] = ()) -> dict:
+             extra: list[str] = (), target: Path = INTERRUPT) -> dict:
     out = work / f"kill-{kill.index:03d}"
     shutil.copytree(calibration, out)          # a previous run's results, to go stale
     sig = getattr(signal, kill.signal)
-    r = Runner([str(INTERRUPT), "--no-up", "--out", str(out), *extra])
+    r = Runner([str(target), "--no-up", "--out", str(out), *extra])
     exited_before, hit = False, None
     try:
         while time.monotonic() - r.began < kill.at_s and r.proc.poll() is None:
@@ -671,6 +673,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1, help="seed of the kill moments")
     p.add_argument("--kills-budget-s", type=float, default=3 * 3600,
                    help="stop planning new kills after this many seconds")
+    p.add_argument("--kill-file", default=str(INTERRUPT),
+                   help="the experiment each kill interrupts (default tests/docker/"
+                        "interrupt.yaml, 90 s; benchmarks/kill-target.yaml: 18 s)")
     p.add_argument("--kill-duration-s", type=float, default=None,
                    help="method length of the kill runs (default: the file's 90 s)")
     p.add_argument("--component-duration-s", type=float, default=30)
