@@ -226,6 +226,14 @@ def touched(before: dict, after: dict) -> list[str]:
             for k in before if after.get(k) != before[k]]
 
 
+def _default_sigint() -> None:
+    """The runner starts as a terminal's would, with SIGINT at its default, even when this
+    script runs in the background of a shell (which ignores SIGINT for its background
+    jobs, and children inherit that): else a SIGINT in the runner's first ~0.1 s, before
+    dnslab installs its own handler, would be lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Runner:
     """`dnslab run ...` as a child process; its phase lines timestamped as they come."""
 
@@ -233,7 +241,8 @@ class Runner:
         self.began = time.monotonic()
         self.proc = subprocess.Popen(dnslab_cmd("run", *args, "--view", "none"), cwd=ROOT,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, start_new_session=True)
+                                     text=True, start_new_session=True,
+                                     preexec_fn=_default_sigint)
         self.phases: list[tuple[str, float]] = []
         self.tail: list[str] = []
         self.thread = threading.Thread(target=self._read, daemon=True)

@@ -605,6 +605,11 @@ def _one_line(e: Exception) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    try:   # as in lab/__main__.py: SIGINT is taken even when inherited ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:
+        pass
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if getattr(args, "backend", None) not in (None, *BACKENDS):
@@ -612,7 +617,6 @@ def main(argv: list[str] | None = None) -> int:
               f"not {args.backend!r}", file=sys.stderr)
         return 2
     if args.command in WORKER_COMMANDS:
-        import signal
         signal.signal(signal.SIGTERM, _stop_worker)
     if args.command == "prober":
         if not args.name:
