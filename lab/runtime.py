@@ -4,6 +4,7 @@ project (so `dnslab down` removes them too) and ``dnslab.worker``. Container fau
 kill/restart) are done here. Everything is looked up by label: the runtime never touches a
 container outside the lab's project."""
 
+import collections
 import functools
 import threading
 import time
@@ -71,14 +72,47 @@ def lab_containers(client, labels: list[str], *, all: bool = True) -> list:
 LAB_IMAGE = "dnslab/lab:dev"
 
 
+class RecentLines:
+    """The lines a worker's followers saw in the last ``window_s`` seconds (by arrival):
+    what a restarted worker's log can replay (it is followed again from one second before
+    its restart, `Workers.restart`). Bounded, unlike a set of every line: a long run's
+    runner stays flat (benchmarks/runner_memory.py)."""
+
+    def __init__(self, window_s: float = 60.0):
+        self.window_s = window_s
+        self._order: collections.deque = collections.deque()
+        self._hashes: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def seen_or_add(self, h: int) -> bool:
+        """Was ``h`` seen within the window? If not, remember it now."""
+        now = time.monotonic()
+        with self._lock:
+            order, hashes = self._order, self._hashes
+            while order and order[0][0] < now - self.window_s:
+                _, old = order.popleft()
+                if hashes.get(old, 0) <= 1:
+                    hashes.pop(old, None)
+                else:
+                    hashes[old] -= 1
+            if h in hashes:
+                return True
+            hashes[h] = 1
+            order.append((now, h))
+            return False
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
 class LogFollower:
     """A container's stdout log stream, line by line, into ``on_event`` (lines that are not
     events are skipped; a line seen before, e.g. again after a restart, is skipped too). Ends
     when the container stops or on ``close()``."""
 
     def __init__(self, container, on_event: Callable[[Event], None], *,
-                 since: float | None = None, seen: set[int] | None = None):
-        self.seen = seen if seen is not None else set()
+                 since: float | None = None, seen: RecentLines | None = None):
+        self.seen = seen if seen is not None else RecentLines()
         self.stream = None
         self._closed = False
         kwargs = {"since": int(since)} if since else {}
@@ -94,10 +128,8 @@ class LogFollower:
                     buffer += chunk
                     *lines, buffer = buffer.split(b"\n")
                     for line in lines:
-                        h = hash(line)
-                        if h in self.seen:
+                        if self.seen.seen_or_add(hash(line)):
                             continue
-                        self.seen.add(h)
                         if (event := parse_line(line)) is not None:
                             on_event(event)
             except Exception:
@@ -197,7 +229,7 @@ class Workers:
         self.net_prefix = net_prefix
         self.network = f"{config.PROJECT}_lab"
         self._followers: list[threading.Thread] = []
-        self._seen: dict[str, set[int]] = {}
+        self._seen: dict[str, RecentLines] = {}
 
     def _lab_filter(self, **more) -> dict:
         labels = [f"{config.PROJECT_LABEL}={config.PROJECT}", f"{WORKER_LABEL}=1"]
@@ -272,7 +304,7 @@ class Workers:
     def follow(self, name: str, on_event: Callable[[Event], None], *, since: float | None = None) -> None:
         """Stream the worker's stdout events into ``on_event`` until the container stops."""
         self._followers.append(LogFollower(self.get(name), on_event, since=since,
-                                           seen=self._seen.setdefault(name, set())))
+                                           seen=self._seen.setdefault(name, RecentLines())))
 
     def drain(self, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
