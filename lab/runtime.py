@@ -80,25 +80,20 @@ class RecentLines:
 
     def __init__(self, window_s: float = 60.0):
         self.window_s = window_s
-        self._order: collections.deque = collections.deque()
-        self._hashes: dict[int, int] = {}
+        self._order: collections.deque = collections.deque()     # (arrival, hash), oldest first
+        self._hashes: set[int] = set()
         self._lock = threading.Lock()
 
     def seen_or_add(self, h: int) -> bool:
         """Was ``h`` seen within the window? If not, remember it now."""
         now = time.monotonic()
         with self._lock:
-            order, hashes = self._order, self._hashes
-            while order and order[0][0] < now - self.window_s:
-                _, old = order.popleft()
-                if hashes.get(old, 0) <= 1:
-                    hashes.pop(old, None)
-                else:
-                    hashes[old] -= 1
-            if h in hashes:
+            while self._order and self._order[0][0] < now - self.window_s:
+                self._hashes.discard(self._order.popleft()[1])
+            if h in self._hashes:
                 return True
-            hashes[h] = 1
-            order.append((now, h))
+            self._hashes.add(h)
+            self._order.append((now, h))
             return False
 
     def __len__(self) -> int:
