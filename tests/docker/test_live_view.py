@@ -65,10 +65,13 @@ def test_without_a_terminal_runs_print_plain_lines_regularly_and_never_a_flood(s
         # Every few seconds (5 s, a look every 0.25 s) and never two within a second, but
         # for the run's last line, which is written when it ends. On a loaded 2-core machine
         # the view's thread is now and then late (seen in CI: one gap of 6.9 s in a run of
-        # 52 probing clients): regular means 5 s as a rule and never twice that.
+        # 52 probing clients, one of 7.8 s in a short run with 4 timed gaps, while the search
+        # campaign ran beside the suite): regular means 5 s as a rule, a late line at most
+        # once or in one gap of five, and never twice the period.
         assert max(gaps) < 10.0, (label, times)
-        regular = [g for g in gaps[:-1] if 4.5 <= g <= 6.0]
-        assert len(regular) >= 0.8 * len([g for g in gaps[:-1] if g >= 4.5]), (label, times)
+        timed = [g for g in gaps[:-1] if g >= 4.5]
+        late = [g for g in timed if g > 6.0]
+        assert len(late) <= max(1, 0.2 * len(timed)), (label, times)
         assert min(gaps[:-1], default=1.0) >= 0.9, (label, times)
         assert len(seen) <= times[-1] * 1.1 + 2, (label, len(seen), times[-1])
         assert times[0] <= 6.0, (label, times)
