@@ -32,6 +32,11 @@ class Kind(StrEnum):
     PAGED = "paged"                            # alertmanager (via the lab's pager): {alert, status, labels, starts_at}
     WORKER_ERROR = "worker-error"              # planner/enactor: {during: publish|pass, error} (it retries)
     COMPONENT = "component"                    # runner: {component, change, fatal} a lab service restarted, stopped...
+    # The cascade (lab/core/cascade.py), the outage's second act:
+    CASCADE_WINDOW = "cascade-window"          # fleet-manager: a Window's fleet fields, every window_s
+    SERVICE_WINDOW = "service-window"          # lease-service: {t0, t1, useful_units, wasted_units, shed_units, queue_units, goodput}
+    CASCADE_DNS = "cascade-dns"                # fleet-manager: {ok, addresses} each time its lookup of the endpoint changes
+    MANAGER_RESTARTED = "manager-restarted"    # operator: {reason} the fleet manager was restarted (a timed action)
 
 
 @dataclass(frozen=True)
