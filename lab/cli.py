@@ -187,15 +187,23 @@ def cmd_run(args) -> int:
     items = [(p, suite.with_overrides(s, seed=args.seed, duration=args.duration,
                                       backend=args.backend))
              for p, s in suite.collect(args.files)]
+    # One file named: its run is the destination. A directory (even of one file) or several
+    # files: a suite, one subdirectory per file plus index.html, suite.json, junit.xml.
+    single = len(args.files) == 1 and len(items) == 1 and not Path(args.files[0]).is_dir()
+    if not single:
+        # A suite runs each file only on the backends it lists (`backends:`); a file named
+        # on its own runs wherever it is asked to.
+        for path, s in items:
+            if s.backend not in s.backends:
+                _say(f"suite: {path} is not run on {s.backend} (its backends: "
+                     f"{', '.join(s.backends)})")
+        items = [(p, s) for p, s in items if s.backend in s.backends]
     if args.dry:
         for path, s in items:
             print(suite.plan_text(path, s))
         return 0
     out = Path(args.out) if args.out else results.default_dir()
     results.ensure_writable(out)
-    # One file named: its run is the destination. A directory (even of one file) or several
-    # files: a suite, one subdirectory per file plus index.html, suite.json, junit.xml.
-    single = len(args.files) == 1 and len(items) == 1 and not Path(args.files[0]).is_dir()
     names = [f"{p.stem} ({i}/{len(items)})" if len(items) > 1 else p.stem
              for i, (p, _) in enumerate(items, 1)]
     with _world(args) as world, _viewed(args) as views:

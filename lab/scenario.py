@@ -14,9 +14,11 @@ from typing import NoReturn
 
 from lab import experiment_yaml
 from lab.core.enactor import STEP_BEFORE_ENDPOINT, STEPS
+from lab.core.cascade import CascadeParams, Retry
 from lab.core.experiment import (  # noqa: F401  (the model, named from here by callers)
-    AUTHORITATIVE, BACKENDS, MAX_DURATION_S, MITIGATIONS, AliasStyle, Backend, EmptyAnswer,
-    Mitigation, Origin, Scenario, TimedFault, check_together)
+    AUTHORITATIVE, BACKENDS, CASCADE_MITIGATIONS, DNS_MITIGATIONS, MAX_DURATION_S,
+    MITIGATIONS, AliasStyle, Backend, CascadeSetup, EmptyAnswer, Mitigation, Origin,
+    Scenario, TimedFault, check_together)
 from lab.core.faults import CHANNEL_KINDS, Fault, FaultKind
 from lab.core.faultspace import FaultSpace
 from lab.core.plan import DEFAULT_ENDPOINTS
@@ -49,13 +51,14 @@ MAXIMUMS = {"clients": 500, "prober_containers": MAX_PROBER_CONTAINERS,
             "planner_period_s": 60, "client_interval_s": MAX_CLIENT_INTERVAL_S,
             "steady_state_s": 600, "duration_s": MAX_DURATION_S, "hold_stuck_s": 3600,
             "recover_s": 86400, "seed": 2**31, **MAXIMUMS_EXTRA}
-_LISTS = ("faults", "enactors", "mitigations", "simulation_differs")
+_LISTS = ("faults", "enactors", "mitigations", "simulation_differs", "backends")
 DIFFERS_QUANTITIES = ("verdict", "as-expected", "emptied", "resolver outage", "direct outage",
                       *(f"invariant {n}" for n in ("never-delete-active-plan",
                                                     "applied-generation-monotonic",
                                                     "endpoint-never-empty")))
 MAX_WHY_CHARS = 400
-_SIMPLE = {f.name: f for f in fields(Scenario) if f.name not in (*_LISTS, "origin", "search")}
+_SECTIONS = ("search", "cascade")
+_SIMPLE = {f.name: f for f in fields(Scenario) if f.name not in (*_LISTS, "origin", *_SECTIONS)}
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool,
           "float | None": (int, float, type(None))}
 _SAID = {"int": "a whole number", "float": "a number", "str": "text", "bool": "true or false",
@@ -87,7 +90,7 @@ def load(path: str | Path) -> Scenario:
         raise ExperimentError(f"{at()}: the file is {what}; an experiment is a mapping of "
                               "fields (title:, expect:, ...)")
     values = {key: _simple(at, key, value) for key, value in raw.items()
-              if key not in (*_LISTS, "search")}
+              if key not in (*_LISTS, *_SECTIONS)}
     values = {k: v for k, v in values.items() if k in _SIMPLE}
     for required in ("title", "expect"):
         if required not in values:
@@ -101,9 +104,12 @@ def load(path: str | Path) -> Scenario:
     faults = tuple(_fault(at, i, f, enactors) for i, f in enumerate(faults_raw))
     differs = _differs(at, raw.get("simulation_differs"))
     space = _search(at, raw.get("search"), enactors)
+    cascade = _cascade(at, raw.get("cascade"))
+    backends = _backends(at, raw.get("backends"))
     s = Scenario(**values, enactors=tuple(enactors), faults=faults,
                  mitigations=tuple(Mitigation(m) for m in mitigations),
-                 simulation_differs=differs, search=space, origin=at)
+                 simulation_differs=differs, search=space, cascade=cascade,
+                 backends=backends, origin=at)
     check_together(s, at, duration_from="duration_s")
     return s
 
@@ -118,7 +124,8 @@ def _simple(at: Origin, key, value):
         return value
     f = _SIMPLE.get(key) if isinstance(key, str) else None
     if f is None:
-        near = difflib.get_close_matches(key.lower(), [*_SIMPLE, *_LISTS, "description", "search"], 1) \
+        near = difflib.get_close_matches(key.lower(), [*_SIMPLE, *_LISTS, "description",
+                                                       *_SECTIONS], 1) \
             if isinstance(key, str) else []
         raise ExperimentError(f"{at(key)}: unknown field {_shown(key)}"
                               + (f"; did you mean {near[0]!r}?" if near else ""))
@@ -203,6 +210,71 @@ def _differs(at: Origin, raw) -> tuple[tuple[str, str], ...]:
         _single_line(at, f"simulation_differs.{key}", why)
         out.append((key, why))
     return tuple(out)
+
+
+def _backends(at: Origin, raw) -> tuple[Backend, ...]:
+    if raw is None:
+        return tuple(Backend)
+    if not (isinstance(raw, list) and raw and all(b in BACKENDS for b in raw)
+            and len(set(raw)) == len(raw)):
+        raise ExperimentError(f"{at('backends')}: field 'backends' must list distinct names "
+                              f"from {', '.join(BACKENDS)} (the backends a suite runs the "
+                              f"file on), not {_shown(raw)}")
+    return tuple(Backend(b) for b in raw)
+
+
+# The `cascade:` section (lab/core/cascade.py CascadeParams): field -> (type, low, high).
+CASCADE_FIELDS = {
+    "hosts": (int, 1, 20000), "renew_period_s": (float, 0.5, 600.0),
+    "lease_ttl_s": (float, 0.5, 3600.0), "renew_timeout_s": (float, 0.1, 600.0),
+    "renew_retry_s": (float, 0.1, 600.0), "capacity": (int, 1, 10000),
+    "base_s": (float, 0.0001, 10.0), "slowdown_max": (float, 1.0, 100.0),
+    "slowdown_queue_per_slot": (float, 0.1, 1e6), "reestablish_units": (int, 1, 100),
+    "reestablish_timeout_s": (float, 0.1, 3600.0), "sweep_s": (float, 0.5, 3600.0),
+    "retry_fixed_s": (float, 0.1, 3600.0), "backoff_base_s": (float, 0.01, 3600.0),
+    "backoff_cap_s": (float, 0.01, 3600.0), "budget_ratio": (float, 0.0, 10.0),
+    "budget_floor_per_s": (float, 0.0, 1e6), "admission_limit": (int, 0, 1000000),
+    "velocity_per_s": (float, 0.1, 1e6), "restart_down_s": (float, 0.0, 3600.0),
+    "window_s": (float, 1.0, 600.0),
+}
+CASCADE_TIMES = ("remediations_after_repair_s", "restart_after_repair_s")
+CASCADE_RETRIES = tuple(r.value for r in Retry)
+
+
+def _cascade(at: Origin, raw) -> CascadeSetup | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{at('cascade')}: field 'cascade' must be a mapping (hosts:, "
+                              f"renew_period_s:, capacity:, ...), not {_shown(raw)}")
+    known = (*CASCADE_FIELDS, "retry", *CASCADE_TIMES)
+    params: dict = {}
+    times: dict = {}
+    for key, value in raw.items():
+        where = at("cascade", key)
+        if key not in known:
+            near = difflib.get_close_matches(str(key).lower(), known, 1)
+            raise ExperimentError(f"{where}: cascade: unknown field {_shown(key)}"
+                                  + (f"; did you mean {near[0]!r}?" if near else ""))
+        if key == "retry":
+            if value not in CASCADE_RETRIES:
+                raise ExperimentError(f"{where}: cascade.retry: must be one of "
+                                      f"{', '.join(CASCADE_RETRIES)}, not {_shown(value)}")
+            params[key] = Retry(value)
+            continue
+        kind, lo, hi = CASCADE_FIELDS.get(key, (float, 0.0, float(MAX_DURATION_S)))
+        whole = kind is int
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) \
+                or not math.isfinite(value) or not lo <= value <= hi:
+            raise ExperimentError(f"{where}: cascade.{key}: must be "
+                                  f"{'a whole number' if whole else 'a number'} from {lo:g} "
+                                  f"to {hi:g}, not {_shown(value)}")
+        (times if key in CASCADE_TIMES else params)[key] = value if whole else float(value)
+    try:
+        model = CascadeParams(**params)
+    except ValueError as e:
+        raise ExperimentError(f"{at('cascade')}: {e}") from None
+    return CascadeSetup(model, **times)
 
 
 # The `search:` section: the fault space of `dnslab search` (lab/core/faultspace.py).
@@ -402,6 +474,20 @@ def json_schema() -> dict:
                       "items": {"enum": [k.value for k in FaultKind]}},
             "targets": {"type": "array", "minItems": 1, "items": {"type": "string"}},
             "steps": {"type": "array", "minItems": 1, "items": {"enum": list(STEPS)}}}}
+    props["backends"] = {"type": ["array", "null"], "minItems": 1, "uniqueItems": True,
+                         "description": "the backends a suite runs this file on (default: all)",
+                         "items": {"enum": list(BACKENDS)}}
+    props["cascade"] = {
+        "type": ["object", "null"], "additionalProperties": False,
+        "description": "a lease service behind the regional endpoint and a fleet manager "
+                       "renewing its hosts' leases through it (the outage's second act)",
+        "properties": {
+            **{k: {"type": "integer" if t is int else "number", "minimum": lo, "maximum": hi}
+               for k, (t, lo, hi) in CASCADE_FIELDS.items()},
+            "retry": {"enum": list(CASCADE_RETRIES)},
+            **{k: {"type": "number", "minimum": 0, "maximum": MAX_DURATION_S,
+                   "description": "seconds after the operator's repair"}
+               for k in CASCADE_TIMES}}}
     props["simulation_differs"] = {
         "type": ["object", "null"], "additionalProperties": False,
         "description": "what the simulation cannot reproduce of the real run, and why",

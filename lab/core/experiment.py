@@ -15,6 +15,7 @@ from lab.core.verdict import Expect
 from lab.errors import ExperimentError
 
 if TYPE_CHECKING:
+    from lab.core.cascade import CascadeParams
     from lab.core.faultspace import FaultSpace
 
 MAX_DURATION_S = 86400
@@ -53,10 +54,21 @@ class Mitigation(StrEnum):
     SELF_REPAIR = "self-repair"
     FENCING = "fencing"
     SERVE_STALE = "serve-stale"
+    # The cascade's remediations (lab/core/cascade.py Remediation): a file with a
+    # `cascade:` section only.
+    ADMISSION_CONTROL = "admission-control"
+    VELOCITY_CONTROL = "velocity-control"
+    BACKOFF_BUDGET = "backoff-budget"
+    LIFO_SHEDDING = "lifo-shedding"
+    DEADLINE_SHEDDING = "deadline-shedding"
+    RESTART_MANAGER = "restart-manager"
 
 
 BACKENDS = tuple(b.value for b in Backend)
 MITIGATIONS = tuple(m.value for m in Mitigation)
+CASCADE_MITIGATIONS = ("admission-control", "velocity-control", "backoff-budget",
+                       "lifo-shedding", "deadline-shedding", "restart-manager")
+DNS_MITIGATIONS = tuple(m for m in MITIGATIONS if m not in CASCADE_MITIGATIONS)
 # Negative TTLs a backend fixes whatever the zone asks: CoreDNS's etcd plugin synthesizes the
 # SOA of its empty answers with a 30 s minimum (plugin/etcd MinTTL in CoreDNS 1.15.0).
 FIXED_NEGATIVE_TTL_S = {Backend.COREDNS.value: 30}
@@ -85,6 +97,26 @@ class TimedFault:
     at_s: float       # seconds after injection starts, or after fault `after` took effect
     fault: Fault
     after: int | None = None   # index of an earlier fault (like AWS FIS `startAfter`)
+
+
+@dataclass(frozen=True)
+class CascadeSetup:
+    """The `cascade:` section: a lease service behind the regional endpoint and a fleet
+    manager renewing its hosts' leases through it (lab/core/cascade.py). ``params`` are the
+    model's (remediations are the scenario's mitigations, switched on at the run's start or
+    ``remediations_after_repair_s`` after the operator's repair; the manager is restarted
+    ``restart_after_repair_s`` after it under `restart-manager`)."""
+
+    params: "CascadeParams"
+    remediations_after_repair_s: float | None = None
+    restart_after_repair_s: float | None = None
+
+    def params_for(self, mitigations) -> "CascadeParams":
+        """The model's parameters with the run's cascade remediations (times are set by
+        the world that runs it: they depend on when the repair happened)."""
+        names = frozenset(m for m in mitigations if m in CASCADE_MITIGATIONS)
+        restart = 0.0 if "restart-manager" in names else None
+        return self.params.replace(remediations=names, restart_at_s=restart)
 
 
 @dataclass(frozen=True)
@@ -120,6 +152,10 @@ class Scenario:
     # The fault space `dnslab search` draws schedules from (lab/core/faultspace.py); None:
     # its default.
     search: "FaultSpace | None" = None
+    # The outage's second act (None: no fleet behind the endpoint).
+    cascade: CascadeSetup | None = None
+    # The backends a suite runs this file on (every one unless the file says).
+    backends: tuple[Backend, ...] = (Backend.POWERDNS, Backend.COREDNS)
     origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -163,6 +199,37 @@ def check_together(s: Scenario, at: Origin, *, duration_from: str) -> None:
             f"{per} per container fill only {used} of {s.prober_containers} containers; use "
             f"{used} prober containers or more clients")
     check_fault_times(s, at, duration_from)
+    check_cascade(s, at)
+
+
+def check_cascade(s: Scenario, at: Origin) -> None:
+    """The cascade's remediations and expectation need a cascade; its timed actions need the
+    operator's repair (they count from it)."""
+    cascade_on = [m for m in s.mitigations if m in CASCADE_MITIGATIONS]
+    if s.cascade is None:
+        if cascade_on:
+            raise ExperimentError(f"{at('mitigations')}: mitigation {cascade_on[0]!r} acts on "
+                                  "the fleet manager; add a cascade: section or remove it")
+        if s.expect == "metastable":
+            raise ExperimentError(f"{at('expect')}: expect: metastable needs a cascade: "
+                                  "section (a fleet behind the endpoint)")
+        return
+    c = s.cascade
+    if "restart-manager" in cascade_on and c.restart_after_repair_s is None:
+        raise ExperimentError(f"{at('cascade')}: mitigation 'restart-manager' needs "
+                              "cascade.restart_after_repair_s (when the operator restarts the "
+                              "manager)")
+    if not s.repair and (c.restart_after_repair_s is not None
+                         or c.remediations_after_repair_s is not None):
+        key = "restart_after_repair_s" if c.restart_after_repair_s is not None else \
+            "remediations_after_repair_s"
+        raise ExperimentError(f"{at('cascade', key)}: cascade.{key} counts from the "
+                              "operator's repair, and this file has repair: false")
+    if c.params.lease_ttl_s <= c.params.renew_period_s:
+        raise ExperimentError(f"{at('cascade', 'lease_ttl_s')}: cascade.lease_ttl_s "
+                              f"({c.params.lease_ttl_s:g} s) must be longer than "
+                              f"cascade.renew_period_s ({c.params.renew_period_s:g} s), or "
+                              "every lease lapses between renewals")
 
 
 def check_fault_times(s: Scenario, at: Origin, duration_from: str) -> None:

@@ -37,6 +37,7 @@ class Expect(StrEnum):
     VIOLATION = "violation"    # an invariant broke (clients may not have noticed)
     NO_OUTAGE = "no-outage"    # clients never lost it (invariants may break, and are reported)
     HOLD = "hold"              # neither
+    METASTABLE = "metastable"  # the fleet behind the endpoint stayed collapsed after DNS was back
 
 
 class Timed(Protocol):
@@ -191,10 +192,11 @@ def incomplete_of(f, last_phase: str | None) -> str | None:
 
 
 def as_expected(verdict: Verdict, expect: Expect, *, outage: bool, violated: bool,
-                steady_after_held: bool | None) -> bool:
+                steady_after_held: bool | None, metastable: bool | None = None) -> bool:
     """Only a decided run can be as expected, and only if the system came back to its steady
     state afterwards."""
     if verdict not in (Verdict.VIOLATED, Verdict.HELD) or steady_after_held is False:
         return False
     return {Expect.OUTAGE: outage, Expect.VIOLATION: violated,
-            Expect.NO_OUTAGE: not outage, Expect.HOLD: verdict is Verdict.HELD}[expect]
+            Expect.NO_OUTAGE: not outage, Expect.HOLD: verdict is Verdict.HELD,
+            Expect.METASTABLE: metastable is True}[expect]

@@ -24,6 +24,15 @@ def test_dry_run_prints_the_plan_without_an_engine():
     assert "steady-state.yaml" in proc.stdout and "(no faults)" in proc.stdout
 
 
+def test_a_suite_runs_a_file_only_on_the_backends_it_lists():
+    proc = dnslab("run", "experiments", "--dry", "--backend", "coredns")
+    assert proc.returncode == 0, proc.stderr
+    assert "race-short-ttls.yaml is not run on coredns (its backends: powerdns)" in proc.stdout
+    assert "race-short-ttls.yaml: " not in proc.stdout and "dynamodb-race.yaml: " in proc.stdout
+    proc = dnslab("run", "experiments", "--dry", "--backend", "powerdns")
+    assert "race-short-ttls.yaml: " in proc.stdout and "is not run on" not in proc.stdout
+
+
 def test_backend_override_from_the_flag_and_the_compose_variable():
     proc = dnslab("run", "experiments/race-short-ttls.yaml", "--dry", "--backend", "coredns")
     assert proc.returncode == 0, proc.stderr
