@@ -314,11 +314,13 @@ def cmd_compare(args) -> int:
     import shlex
 
     from lab import compare, results, suite
-    plan = compare.variants(args.mitigations)
     found = suite.collect([args.file])
     if len(found) != 1:
         raise LabError(f"{args.file}: compare takes one experiment file, not a directory")
     [(path, s)] = found
+    plan = compare.variants(args.mitigations, s)
+    for _, parts in plan:
+        compare.scenario_for(s, parts)      # every variant checked before anything runs
     s = suite.with_overrides(s, seed=args.seed, duration=args.duration, backend=args.backend)
     out = Path(args.out) if args.out else results.default_dir("compare-")
     if not args.dry:

@@ -2,7 +2,8 @@
 what each variant saved and cost (comparison.json, comparison.md, comparison.html).
 
 Variants: ``none`` (the baseline, always first), then each requested one; ``a+b`` switches
-several on together; ``all`` means every mitigation on its own.
+several on together; ``all`` means every mitigation that applies to the file on its own:
+the DNS safeguards, or for a file with a `cascade:` section the cascade's remediations.
 """
 
 import dataclasses
@@ -10,6 +11,7 @@ import html
 import json
 import shutil
 import sys
+from typing import Callable
 from pathlib import Path
 
 from lab.core.compare import variant_row, with_baseline
@@ -18,12 +20,16 @@ from lab.core.verdict import Verdict
 from lab.core.fold import fold_sorted
 from lab.core.history import Kind
 from lab.eventlog import iter_events
-from lab.scenario import MITIGATIONS, ExperimentError, Scenario
+from lab.scenario import (CASCADE_MITIGATIONS, DNS_MITIGATIONS, MITIGATIONS, ExperimentError,
+                          Origin, Scenario)
+from lab.core.experiment import check_cascade
 
 
-def variants(spec: str) -> list[tuple[str, tuple[str, ...]]]:
-    """``all`` | ``none`` | comma-separated names or ``a+b`` combinations."""
-    names = list(MITIGATIONS) if spec.strip() == "all" else \
+def variants(spec: str, s: Scenario | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """``all`` | ``none`` | comma-separated names or ``a+b`` combinations. ``all`` is the DNS
+    safeguards, or the cascade's remediations when ``s`` has a cascade."""
+    every = CASCADE_MITIGATIONS if s is not None and s.cascade is not None else DNS_MITIGATIONS
+    names = list(every) if spec.strip() == "all" else \
         [v.strip() for v in spec.split(",") if v.strip()]
     out = [("none", ())]
     for v in names:
@@ -39,7 +45,11 @@ def variants(spec: str) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def scenario_for(s: Scenario, parts: tuple[str, ...]) -> Scenario:
-    return dataclasses.replace(s, mitigations=parts)
+    """``s`` with the variant's mitigations, checked (a cascade remediation needs a cascade,
+    restart-manager its restart time)."""
+    v = dataclasses.replace(s, mitigations=parts)
+    check_cascade(v, s.origin or Origin("<scenario>"))
+    return v
 
 
 def check_baseline(run_dir: Path, s: Scenario, identity: dict, world: str = "lab") -> None:
@@ -92,6 +102,37 @@ COLUMNS = ("variant", "verdict", "as expected", "outage", "outage (s)", "clients
            "invariants violated", "converge (s)", "DNS writes / plan", "lock waits / plan",
            "refused / skipped", "added latency / plan (ms)")
 UNDECIDED = "—"
+# A cascade's comparison: what each remediation did to the fleet after DNS came back, and
+# what it cost.
+CASCADE_COLUMNS = ("variant", "verdict", "as expected", "metastable",
+                   "fleet recovered after DNS (s)", "goodput < 0.5 after DNS (s)",
+                   "leases lapsed (max)", "healthy capacity (min)",
+                   "re-establishments / lapse", "wasted units", "shed units")
+
+
+def _cascade_cells(r: dict) -> list[str]:
+    c = r.get("cascade") or {}
+    expected = r.get("as_expected")
+    decided = r.get("decided", True)
+    head = [r["variant"], r["verdict"], "-" if expected is None else "yes" if expected else "NO"]
+    if not decided or not c:
+        return head + [outage_cell(r) if not decided else UNDECIDED] + [UNDECIDED] * 7
+    meta = c["metastable"]
+    rec = c["recovered_after_dns_s"]
+    cap = c["healthy_capacity_min"]
+    per = c["reestablish_per_lapse"]
+    return head + [
+        "undecided" if meta is None else "yes" if meta else "no",
+        f"not within {c['observed_after_dns_s']:g}" if rec is None else f"{rec:g}",
+        f"{c['low_goodput_s']:g}", f"{c['leases_lapsed_max']}",
+        "-" if cap is None else f"{cap:.0%}", "-" if per is None else f"{per:g}",
+        f"{c['wasted_units']}", f"{c['shed_units']}"]
+
+
+def _columns(doc: dict) -> tuple[tuple[str, ...], Callable[[dict], list[str]]]:
+    if any(r.get("cascade") for r in doc["variants"]):
+        return CASCADE_COLUMNS, _cascade_cells
+    return COLUMNS, _cells
 
 
 def outage_cell(r: dict) -> str:
@@ -128,6 +169,13 @@ def _cells(r: dict) -> list[str]:
 
 
 def _note(doc: dict) -> str:
+    if any(r.get("cascade") for r in doc["variants"]):
+        return ("Metastable: the fleet's goodput stayed below half of its steady renewal work "
+                "for three renew periods after DNS answered it again. Recovered: goodput and "
+                "healthy capacity back above 0.8 and 95 % for three renew periods. Cost: "
+                "re-establishments started per lease that lapsed (work amplification), and the "
+                "lease service's work that finished after its client gave up (wasted) or was "
+                f"dropped unserved (shed). A run that failed reads {UNDECIDED} with the reason.")
     return (f"As expected: whether a run matched the file's expectation "
             f"({doc.get('expected', '?')}); a safeguard that prevents the outage reads NO there. "
             "A run that was aborted or failed (error) is not an outcome: its outage columns "
@@ -137,22 +185,24 @@ def _note(doc: dict) -> str:
 def markdown(doc: dict) -> str:
     def md(x: str) -> str:
         return x.replace("|", "\\|")
+    columns, cells_of = _columns(doc)
     lines = [f"# {doc['title']}: safeguards compared",
              "", f"Backend {doc['backend']}, seed {doc['seed']}; `{doc['command']}`", "",
              _note(doc), "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in doc["variants"]:
-        cells = [md(x) for x in _cells(r)]
+        cells = [md(x) for x in cells_of(r)]
         cells[0] = f"[{cells[0]}]({r.get('report', r['dir'] + '/report.html')})"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def page(doc: dict) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    columns, cells_of = _columns(doc)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     rows = []
     for r in doc["variants"]:
-        cells = [html.escape(x) for x in _cells(r)]
+        cells = [html.escape(x) for x in cells_of(r)]
         href = html.escape(r.get("report", r["dir"] + "/report.html"))
         cells[0] = f'<a href="{href}">{cells[0]}</a>'
         good = r.get("decided", True)

@@ -172,7 +172,16 @@ def _summary(folded, s, *, status, reason, steady_after, run_id, world_name, exp
                           negative_ttl_s=s.effective_negative_ttl_s,
                           requested_negative_ttl_s=s.negative_ttl_s,
                           simulation_differs=dict(s.simulation_differs),
+                          cascade=cascade_judging(s),
                           interrupted=interrupted)
+
+
+def cascade_judging(s) -> dict | None:
+    """How the summary judges the scenario's cascade (None: it has none)."""
+    if s.cascade is None:
+        return None
+    return {"renew_period_s": s.cascade.params.renew_period_s,
+            "lease_ttl_s": s.cascade.params.lease_ttl_s}
 
 
 def summary_from_events(path: Path, scenario, summary: dict) -> Summary:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from lab.core.checkers import never_delete_active_plan
-from lab.core import timeline
+from lab.core import cascade_judge, timeline
 from lab.core.history import Event, Kind
 from lab.core.fold import Fold, fold
 from lab.core.verdict import Expect, Verdict, as_expected, fault_outcomes, incomplete_of
@@ -177,7 +177,7 @@ def summarize_fold(f: Fold, *, backend: str, seed: int, status: str | None = Non
                    reason: str | None = None, faults: Sequence = (),
                    expected: str | None = None, max_failed_ratio: float = 0.0,
                    last_phase: str | None = None, steady_state_after: dict | None = None,
-                   **extra) -> Summary:
+                   cascade: dict | None = None, **extra) -> Summary:
     """The run's summary.json from its folded history (``lab.core.fold.Fold``, closed): the
     runner's fold during the run, or events.jsonl's folded afterwards, give the same summary.
     ``status`` "aborted"/"error" (the runner's) overrides the verdict; otherwise the history
@@ -201,11 +201,20 @@ def summarize_fold(f: Fold, *, backend: str, seed: int, status: str | None = Non
                             f"(first: {first.data.get('client')} {first.data.get('outcome')} for "
                             f"{first.data.get('endpoint')}), beyond the steady-state tolerance "
                             f"{max_failed_ratio:.0%}")
+    # The cascade (``cascade``: the judging parameters, renew_period_s and lease_ttl_s):
+    # a fleet that stayed collapsed after DNS came back breaks the hypothesis as an outage
+    # does; one that cannot be judged is an error, never a pass.
+    fleet = None
+    if cascade is not None:
+        fleet = cascade_judge.judge(f.retained, **cascade)
+        if status is None and fleet["metastable"] is None:
+            problems.append(f"the cascade could not be judged: {fleet['reason']}")
+    metastable = fleet is not None and fleet["metastable"] is True
     if status is not None:
         verdict = Verdict(status)
     elif problems:
         verdict, reason = Verdict.ERROR, "; ".join(problems)
-    elif out["detected"] or violated:
+    elif out["detected"] or violated or metastable:
         verdict = Verdict.VIOLATED
     elif any(v.held is None for v in invariants):
         verdict = Verdict.ERROR
@@ -248,10 +257,12 @@ def summarize_fold(f: Fold, *, backend: str, seed: int, status: str | None = Non
         "steady_state_after": steady_state_after,
         "reason": reason,
         "expected": expected,
+        "cascade": fleet,
         **extra,
     }
     if expected is not None:
         summary["as_expected"] = as_expected(
             verdict, Expect(expected), outage=out["detected"], violated=violated,
-            steady_after_held=(steady_state_after or {}).get("held"))
+            steady_after_held=(steady_state_after or {}).get("held"),
+            metastable=None if fleet is None else fleet["metastable"])
     return Summary(summary)

@@ -11,6 +11,7 @@ clean-ups skipped, and the latency from a plan's publication until every endpoin
 import statistics
 from collections import defaultdict
 
+from lab.core import cascade_judge
 from lab.core.history import Event, Kind
 from lab.core.verdict import Verdict
 
@@ -112,6 +113,7 @@ def variant_row(name: str, summary: dict, events: list[Event], endpoints: set[st
         "violations": [v["name"] for v in summary["invariants"] if v["held"] is False],
         "time_to_converge_s": time_to_converge_s(events, endpoints),
         "recovered_by": summary.get("recovered_by"),
+        "cascade": cascade_cells(summary, events),
         "cost": {
             "dns_writes_per_plan": round((count[Kind.ENDPOINT_APPLIED]
                                           + count[Kind.PLAN_DELETED]) / plans, 3),
@@ -121,6 +123,36 @@ def variant_row(name: str, summary: dict, events: list[Event], endpoints: set[st
             "plan_latency_ms_median": round(statistics.median(latencies) * 1000, 1)
             if latencies else None,
         },
+    }
+
+
+def cascade_cells(summary: dict, events: list[Event]) -> dict | None:
+    """A cascade run's effect and cost: metastable or not, how long after DNS came back the
+    fleet recovered (None: not within the run), how long its goodput stayed below half, and
+    what the recovery cost -- re-establishments started per lease that lapsed (work
+    amplification) and the service's work nobody waited for."""
+    fleet = summary.get("cascade")
+    if not fleet:
+        return None
+    windows = cascade_judge.windows_of(events)
+    back = fleet.get("dns_restored_at_s")
+    after = [w for w in windows if back is not None and w.t0 >= back - 1e-9]
+    lapsed = sum(w.lapsed for w in windows)
+    started = sum(w.reestablish_started for w in windows)
+    services = [e for e in events if e.kind is Kind.SERVICE_WINDOW]
+    recovered = fleet.get("recovered_at_s")
+    return {
+        "metastable": fleet.get("metastable"),
+        "dns_restored_at_s": back,
+        "recovered_after_dns_s": None if recovered is None or back is None else
+        round(recovered - back, 1),
+        "observed_after_dns_s": round(after[-1].t1 - after[0].t0, 1) if after else 0.0,
+        "low_goodput_s": round(sum(w.t1 - w.t0 for w in after if w.fleet_goodput < 0.5), 1),
+        "leases_lapsed_max": fleet.get("leases_lapsed_max"),
+        "healthy_capacity_min": fleet.get("healthy_capacity_min"),
+        "reestablish_per_lapse": round(started / lapsed, 2) if lapsed else None,
+        "wasted_units": sum(int(e.data.get("wasted_units") or 0) for e in services),
+        "shed_units": sum(int(e.data.get("shed_units") or 0) for e in services),
     }
 
 

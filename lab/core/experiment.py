@@ -202,6 +202,17 @@ def check_together(s: Scenario, at: Origin, *, duration_from: str) -> None:
     check_cascade(s, at)
 
 
+CASCADE_SUSTAIN_PERIODS = 3.0   # lab.core.cascade.Thresholds.sustain_periods
+
+
+def cascade_observation_s(s: Scenario) -> float:
+    """How long after the repair a run must watch the fleet to judge it: DNS back through
+    the caches, a lease TTL of grace, the sustained stretch, and two windows of slack."""
+    p = s.cascade.params
+    return (s.effective_negative_ttl_s + s.record_ttl_s + p.lease_ttl_s
+            + CASCADE_SUSTAIN_PERIODS * p.renew_period_s + 2 * p.window_s)
+
+
 def check_cascade(s: Scenario, at: Origin) -> None:
     """The cascade's remediations and expectation need a cascade; its timed actions need the
     operator's repair (they count from it)."""
@@ -225,6 +236,21 @@ def check_cascade(s: Scenario, at: Origin) -> None:
             "remediations_after_repair_s"
         raise ExperimentError(f"{at('cascade', key)}: cascade.{key} counts from the "
                               "operator's repair, and this file has repair: false")
+    if s.repair:
+        need = cascade_observation_s(s)
+        if s.recovery_window_s < need:
+            raise ExperimentError(
+                f"{at('recover_s')}: field 'recover_s' ({s.recovery_window_s:g} s) is too short "
+                f"to judge the fleet: DNS comes back to it up to {s.effective_negative_ttl_s} + "
+                f"{s.record_ttl_s} s after the repair (the caches), then one lease TTL of grace "
+                f"and {CASCADE_SUSTAIN_PERIODS:g} renew periods must be seen; make it at least "
+                f"{need:g} s")
+        for key in ("restart_after_repair_s", "remediations_after_repair_s"):
+            when = getattr(c, key)
+            if when is not None and when >= s.recovery_window_s:
+                raise ExperimentError(f"{at('cascade', key)}: cascade.{key} ({when:g} s) must "
+                                      f"come before the recovery window ends "
+                                      f"({s.recovery_window_s:g} s after the repair)")
     if c.params.lease_ttl_s <= c.params.renew_period_s:
         raise ExperimentError(f"{at('cascade', 'lease_ttl_s')}: cascade.lease_ttl_s "
                               f"({c.params.lease_ttl_s:g} s) must be longer than "

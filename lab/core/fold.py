@@ -35,7 +35,10 @@ from lab.core.history import Event, Kind
 
 REORDER_S = 5.0        # how late an event may arrive (after later ones) and still be in order
 RETAINED = frozenset({Kind.PHASE, Kind.FAULT_ARMED, Kind.FAULT_STARTED, Kind.FAULT_ENDED,
-                      Kind.REPAIRED, Kind.PAGED})
+                      Kind.REPAIRED, Kind.PAGED,
+                      # the cascade's: one window per 5 s, a lookup change, an action
+                      Kind.CASCADE_WINDOW, Kind.SERVICE_WINDOW, Kind.CASCADE_DNS,
+                      Kind.MANAGER_RESTARTED, Kind.REMEDIATIONS_ON})
 WORKER_SOURCES = ("planner", "enactor")
 MAX_ROWS = 3000        # the report's events table (events.jsonl has them all)
 MAX_STRETCHES = 3000   # failed-probe stretches listed in the report

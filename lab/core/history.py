@@ -37,6 +37,7 @@ class Kind(StrEnum):
     SERVICE_WINDOW = "service-window"          # lease-service: {t0, t1, useful_units, wasted_units, shed_units, queue_units, goodput}
     CASCADE_DNS = "cascade-dns"                # fleet-manager: {ok, addresses} each time its lookup of the endpoint changes
     MANAGER_RESTARTED = "manager-restarted"    # operator: {reason} the fleet manager was restarted (a timed action)
+    REMEDIATIONS_ON = "remediations-on"        # operator: {remediations} switched on in the fleet manager and lease service
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Callable, ContextManager, Protocol
 
 from lab.core.checkers import Structure
+from lab.core.experiment import CASCADE_MITIGATIONS
 from lab.core.faults import CHANNEL_KINDS, Fault, FaultKind
 from lab.core.fold import REORDER_S, Reorder
 from lab.core.history import Event, History, Kind
@@ -33,6 +34,10 @@ FIRST_PROBES_WITHIN_S = 30.0
 TICK_S = 0.1            # how often a wait looks at the world
 TIMELINE_TICK_S = 0.05  # how often the timeline looks for faults that took effect
 CHECK_EVERY_S = 1.0     # how often the world is asked whether a worker died
+# The cascade's fleet must report a healthy window (every lease held) within this long of
+# its start, or the run aborts: a fleet that never held cannot collapse.
+FLEET_HEALTHY_WITHIN_S = 60.0
+FLEET_HEALTHY = 0.95
 
 
 class Phase(StrEnum):
@@ -97,6 +102,10 @@ class World(Protocol):
     def roll_back(self) -> None:
         """Thaw, stop and remove the run's workers; collect their last events. Must not
         raise."""
+
+    # A world that runs cascades (a scenario with a `cascade:` section) also has:
+    #   start_cascade() -- the lease service and the fleet manager, leases held;
+    #   cascade_act(action) -- "remediate" (switch the remediations on) or "restart-manager".
 
 
 def time_bound(s) -> float:
@@ -169,6 +178,8 @@ class RunLoop:
         self._stopping = False
         self._checked = -math.inf
         self.steady_after: dict | None = None
+        self._fleet_healthy = False           # a cascade window with every lease held came
+        self.actions: list[tuple[float, str]] = []   # the operator's timed cascade actions
 
     # -- the history's index -----------------------------------------------------------
     def _index(self, event: Event) -> None:
@@ -176,7 +187,11 @@ class RunLoop:
         and affected for the stop condition; structural events for the method's end)."""
         if self._outer_sink is not None:
             self._outer_sink(event)
-        if event.kind is Kind.PROBE:
+        if event.kind is Kind.CASCADE_WINDOW:
+            held = event.data.get("healthy_capacity")
+            if isinstance(held, (int, float)) and held >= FLEET_HEALTHY:
+                self._fleet_healthy = True
+        elif event.kind is Kind.PROBE:
             client = event.data.get("client")
             self._clients.add(client)
             failed = event.data.get("outcome") != "ok"
@@ -256,6 +271,13 @@ class RunLoop:
             raise Aborted(f"not all {s.clients} clients probed within "
                           f"{FIRST_PROBES_WITHIN_S:.0f} s")
 
+        if s.cascade is not None:
+            self.world.start_cascade()
+            if not self.wait(FLEET_HEALTHY_WITHIN_S, lambda: self._fleet_healthy):
+                raise Aborted(f"the fleet manager reported no window with every lease held "
+                              f"within {FLEET_HEALTHY_WITHIN_S:.0f} s of its start; see its log "
+                              "(`docker logs dnslab-worker-fleet-manager`)")
+
         self.phase(Phase.STEADY)
         held, seen = self.steady_state()
         if not held:
@@ -279,6 +301,7 @@ class RunLoop:
                 self._stopping = False
                 generation = self.world.repair()
                 self.echo(f"run: operator repair pointed every endpoint at plan {generation}")
+                self._schedule_cascade_actions()
                 self.phase(Phase.RECOVER)
                 self.wait(s.recovery_window_s)
         elif self.method_only:
@@ -316,6 +339,35 @@ class RunLoop:
         for p in [p for p in self.pending if p.due <= now]:
             self.pending.remove(p)
             self._restore(p)
+        for due, action in [a for a in self.actions if a[0] <= now]:
+            self.actions.remove((due, action))
+            self._act(action)
+
+    # -- the cascade's operator --------------------------------------------------------
+    def _schedule_cascade_actions(self) -> None:
+        """After the repair: the cascade's remediations switched on, the manager restarted,
+        each at its time from the file (none of them while DNS is still broken)."""
+        c, now = self.s.cascade, self.clock.now()
+        if c is None:
+            return
+        cascade_on = [m for m in self.s.mitigations if m in CASCADE_MITIGATIONS]
+        if c.remediations_after_repair_s is not None and \
+                [m for m in cascade_on if m != "restart-manager"]:
+            self.actions.append((now + c.remediations_after_repair_s, "remediate"))
+        if "restart-manager" in cascade_on and c.restart_after_repair_s is not None:
+            self.actions.append((now + c.restart_after_repair_s, "restart-manager"))
+        self.actions.sort()
+
+    def _act(self, action: str) -> None:
+        self.world.cascade_act(action)
+        if action == "restart-manager":
+            self.history.append("operator", Kind.MANAGER_RESTARTED,
+                                reason="the operator's lever: restart the fleet manager")
+        else:
+            self.history.append("operator", Kind.REMEDIATIONS_ON, remediations=[
+                m for m in self.s.mitigations
+                if m in CASCADE_MITIGATIONS and m != "restart-manager"])
+        self.echo(f"run: operator {action.replace('-', ' ')}")
 
     def _restore(self, p: _Pending) -> None:
         self.world.restore(p.index, p.fault)

@@ -67,7 +67,7 @@ def run(args) -> int:
         raise LabError(f"--budget {args.budget}: give at least 1 schedule")
     if args.depth < 1:
         raise LabError(f"--depth {args.depth}: PCT's depth is at least 1")
-    plan = compare.variants(args.mitigations) if args.mitigations else \
+    plan = compare.variants(args.mitigations, s) if args.mitigations else \
         [("+".join(s.mitigations) or "none", tuple(s.mitigations))]
     campaign = len(plan) > 1
     out = Path(args.out) if args.out else results.default_dir("search-")

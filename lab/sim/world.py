@@ -16,6 +16,8 @@ What stands in for the outside:
   probe nobody answers ends as a timeout after 1 s.
 """
 
+import dataclasses
+import math
 import random
 
 from lab.core.clients import IPV6_ENDPOINTS, client_blocks, clients_for
@@ -30,13 +32,17 @@ from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.planner import Planner
 from lab.core.probe import classify
 from lab.core.runloop import time_bound
-from lab.sim.dnsmodel import NODATA, TIMEOUT, Authoritative, Resolver
+from lab.core.cascade import Cascade
+from lab.sim.dnsmodel import NODATA, OK, TIMEOUT, Authoritative, Resolver
 from lab.sim.sched import Scheduler, Task
 
 CONTAINER_START_S = (0.3, 0.8)
 STORE_OP_S = (0.001, 0.003)
 DNS_OP_S = {"powerdns": (0.003, 0.010), "coredns": (0.001, 0.003)}
 ANSWER_S = 0.001
+CASCADE_ENDPOINT = "dynamodb.us-east-1"   # the regional endpoint the fleet renews through
+CASCADE_TICK_S = 0.5                     # the fleet task catches up this often (the model
+#                                          steps by its own step_s in between)
 
 
 class SimClock:
@@ -227,6 +233,57 @@ class SimWorld:
                 "latency_ms": round((done - sent) * 1000, 2)}))
             sched.at(max(sent + interval, done), probe)
         return probe
+
+    # -- the cascade ---------------------------------------------------------------------------
+    def start_cascade(self) -> None:
+        """The lease service and the fleet manager (lab/core/cascade.py), stepped on the
+        virtual clock as one task; the manager looks the regional endpoint up through the
+        resolver model, as the real one asks the lab's recursor."""
+        self._start("fleet-manager", self._fleet)
+
+    def _fleet(self) -> None:
+        s, sched, add = self.s, self.sched, self.history.add
+        setup = s.cascade
+        params = setup.params_for(s.mitigations)
+        start = sched.now
+        seen = {"ok": None}
+
+        def resolves(t: float) -> bool:
+            rcode, count = self.resolver.resolve(CASCADE_ENDPOINT, "A", start + t)
+            ok = rcode == OK and count > 0
+            if ok != seen["ok"]:
+                seen["ok"] = ok
+                add(Event(start + t, "fleet-manager", Kind.CASCADE_DNS,
+                          {"ok": ok, "addresses": count}))
+            return ok
+        model = Cascade(params, resolves=resolves,
+                        random=random.Random(f"sim/{s.seed}/fleet").random)
+        if setup.remediations_after_repair_s is not None:
+            model.remediate_step = math.inf          # the operator switches them on
+        model.restart_step = None                    # the operator restarts the manager
+        self.cascade = model
+        emitted = 0
+        while not self.stopped:
+            model.advance_to(sched.now - start)
+            for w in model.windows[emitted:]:
+                data = dataclasses.asdict(w)
+                add(Event(start + w.t1, "fleet-manager", Kind.CASCADE_WINDOW, data))
+                add(Event(start + w.t1, "lease-service", Kind.SERVICE_WINDOW, {
+                    "t0": w.t0, "t1": w.t1, "useful_units": w.service_useful_units,
+                    "wasted_units": w.service_wasted_units,
+                    "shed_units": w.service_shed_units, "queue_units": w.service_queue_units,
+                    "goodput": w.service_goodput}))
+            emitted = len(model.windows)
+            sched.sleep(CASCADE_TICK_S)
+
+    def cascade_act(self, action: str) -> None:
+        model = getattr(self, "cascade", None)
+        if model is None:
+            return
+        if action == "restart-manager":
+            model.restart_step = model.step_no + 1
+        else:
+            model.remediate_step = model.step_no + 1
 
     # -- faults -------------------------------------------------------------------------------
     def arm(self, index: int, fault: Fault) -> None:
