@@ -27,8 +27,13 @@ answer are injected; nothing here sleeps or reads a clock):
   work was queued to reattempt establishing the droplet lease"). A re-establishment that
   fails (no address, or timed out) is retried by the retry policy (``Retry``).
 - DNS: a request can only be sent while ``resolves(t)`` is true; otherwise it fails at once.
-- ``Cascade`` -- one run of the two, stepped by ``step_s``; it measures per window of
-  ``window_s`` (never cumulative) and ``detect`` judges the windows.
+- ``ManagerLoop`` -- the manager stepped by ``step_s`` against the service behind a
+  ``LeasePort`` (submit, cancel; the loop hands the manager the completions); it measures
+  per window of ``window_s`` (never cumulative). ``Cascade`` is that loop with the
+  ``LeaseService`` in process (the simulation); the real fleet manager (lab/cascade/fleet.py)
+  runs the same loop on its monotonic clock against the real service over TCP
+  (lab/cascade/service.py runs ``LeaseService`` on its own clock). ``detect``
+  (lab/core/cascade_detect.py) judges the windows.
 
 Remediations (``Remediation``), switched on from ``remediations_at_s``:
 - ``admission-control``: the manager keeps at most ``admission_limit`` re-establishments in
@@ -51,9 +56,16 @@ Remediations (``Remediation``), switched on from ``remediations_at_s``:
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Callable
+from typing import Callable, Iterable, NamedTuple, Protocol
+
+# The judgement of the windows is lab/core/cascade_detect.py; its names are the model's too.
+from lab.core.cascade_detect import Thresholds, Verdict, cascade_summary, detect
+
+__all__ = ["Batch", "Cascade", "CascadeParams", "Counters", "FleetManager", "LeasePort",
+           "LeaseService", "ManagerLoop", "Marks", "REESTABLISH", "RENEW", "Remediation",
+           "Retry", "Thresholds", "Verdict", "Window", "cascade_summary", "detect"]
 
 
 class Remediation(StrEnum):
@@ -146,9 +158,38 @@ class Batch:
         self.tag, self.attempt = tag, attempt
 
 
+class Marks(NamedTuple):
+    """The lease service's counters as the manager's windows read them: units completed by
+    their deadline, completed after it (or cancelled in service), dropped unserved, all
+    since the start; and the units queued now."""
+    useful: int
+    wasted: int
+    shed: int
+    queued: int
+
+
+class LeasePort(Protocol):
+    """The lease service as the fleet manager's step loop sees it: the one cut between the
+    manager's decisions and where the service runs. ``LeaseService`` is the in-process
+    implementation (the simulation); lab/cascade/fleet.py's is a TCP client of the real
+    service (lab/cascade/service.py), which runs the same ``LeaseService`` on its clock.
+
+    A step is: ``completions(step)``, the manager's decisions (which ``submit`` and
+    ``cancel``), then ``start_work(step)``. Completions handed over must still be judged by
+    the manager (deadline, cancelled): a remote service's reply can arrive late."""
+
+    def submit(self, batch: "Batch") -> None: ...
+    def cancel(self, predicate: Callable[["Batch"], bool]) -> None: ...
+    def completions(self, step: int) -> Iterable[tuple["Batch", int, int]]: ...
+    def start_work(self, step: int) -> None: ...
+    def marks(self) -> Marks: ...
+    def remediations_on(self, names: frozenset) -> None: ...
+
+
 class LeaseService:
     """The lease store: bounded concurrent work, one queue, service time growing with the
-    queue. Time is in steps of ``step_s``."""
+    queue. Time is in steps of ``step_s``. The same rules run in the simulation (as the
+    manager's ``LeasePort``) and in the real lease service's process, on its own clock."""
 
     def __init__(self, p: CascadeParams):
         self.p = p
@@ -185,8 +226,10 @@ class LeaseService:
             if predicate(entry[2]):
                 entry[2].cancelled = True
 
-    def completions(self, step: int) -> list:
-        """(batch, a, b, done_step) of the work finishing at ``step``."""
+    def completions(self, step: int, late: list | None = None) -> list:
+        """(batch, a, b) of the work finishing at ``step`` by its deadline. Work finishing
+        after it is wasted; with ``late`` given, its (batch, a, b) are appended there (a real
+        service still answers a client that may have given up: the client judges)."""
         done, heap = [], self.in_service
         while heap and heap[0][0] <= step:
             d, _, batch, a, b = heapq.heappop(heap)
@@ -196,7 +239,18 @@ class LeaseService:
                 done.append((batch, a, b))
             else:
                 self.wasted_units += units
+                if late is not None and not batch.cancelled:
+                    late.append((batch, a, b))
         return done
+
+    def marks(self) -> Marks:
+        return Marks(self.useful_units, self.wasted_units, self.shed_units, self.queued_units)
+
+    def remediations_on(self, names: frozenset) -> None:
+        """The service's own remediations: which end of the queue it serves, and whether it
+        drops work that cannot finish by its client's deadline."""
+        self.lifo = Remediation.LIFO_SHEDDING in names
+        self.shed_expired = Remediation.DEADLINE_SHEDDING in names
 
     def start_work(self, step: int) -> None:
         """Take this step's worth of work from the queue into service."""
@@ -279,11 +333,13 @@ class Window:
 
 
 class FleetManager:
-    """N hosts with leases, their renewals, and the manager re-establishing lapsed ones."""
+    """N hosts with leases, their renewals, and the manager re-establishing lapsed ones.
+    It reaches the lease service only through ``leases`` (a ``LeasePort``): ``submit`` and,
+    when it restarts, ``cancel``; its step loop hands it the completions."""
 
-    def __init__(self, p: CascadeParams, service: LeaseService,
+    def __init__(self, p: CascadeParams, leases: LeasePort,
                  resolves: Callable[[float], bool], random: Callable[[], float]):
-        self.p, self.service, self.resolves, self.random = p, service, resolves, random
+        self.p, self.leases, self.resolves, self.random = p, leases, resolves, random
         dt = p.step_s
         self.ttl_steps = max(1, round(p.lease_ttl_s / dt))
         self.period_steps = max(1, round(p.renew_period_s / dt))
@@ -361,7 +417,7 @@ class FleetManager:
             for h in hosts:
                 renewing[h] = 1
             batch = Batch(RENEW, hosts, 1, step + self.renew_timeout_steps, tag=e)
-            self.service.submit(batch)
+            self.leases.submit(batch)
             self.deadlines.setdefault(batch.deadline, []).append(batch)
 
     def _retry_renewal(self, e: int, step: int) -> None:
@@ -464,7 +520,7 @@ class FleetManager:
             batch = Batch(REESTABLISH, part, p.reestablish_units,
                           step + self.reest_timeout_steps, tag=self.epoch, attempt=attempt)
             self.in_flight += len(part)
-            self.service.submit(batch)
+            self.leases.submit(batch)
             self.deadlines.setdefault(batch.deadline, []).append(batch)
 
     # -- outcomes ---------------------------------------------------------------------
@@ -509,30 +565,36 @@ class FleetManager:
     def give_up(self, step: int) -> None:
         """Clients whose deadline is now: what did not complete has timed out."""
         for batch in self.deadlines.pop(step, ()):
-            if batch.cancelled or batch.resolved:
-                continue
-            batch.resolved = True
-            ok = batch.ok
-            failed = [h for i, h in enumerate(batch.hosts) if not ok[i]]
-            if not failed:
-                continue
-            if batch.kind == RENEW:
-                for h in failed:
-                    self.renewing[h] = 0
-                self.c.renewals_failed += len(failed)
-                self._retry_renewal(batch.tag, step)
-                continue
-            if batch.tag != self.epoch:
-                continue
-            self.in_flight -= len(failed)
-            self.c.reestablish_timed_out += len(failed)
-            self._retry(failed, batch.attempt, step)
+            self.fail(batch, step)
+
+    def fail(self, batch: Batch, step: int) -> None:
+        """What of ``batch`` has not completed has failed, now: its deadline came, or (a
+        real service) its connection broke. Counted as timed out and retried; the batch's
+        deadline later finds it resolved."""
+        if batch.cancelled or batch.resolved:
+            return
+        batch.resolved = True
+        ok = batch.ok
+        failed = [h for i, h in enumerate(batch.hosts) if not ok[i]]
+        if not failed:
+            return
+        if batch.kind == RENEW:
+            for h in failed:
+                self.renewing[h] = 0
+            self.c.renewals_failed += len(failed)
+            self._retry_renewal(batch.tag, step)
+            return
+        if batch.tag != self.epoch:
+            return
+        self.in_flight -= len(failed)
+        self.c.reestablish_timed_out += len(failed)
+        self._retry(failed, batch.attempt, step)
 
     def restart(self, step: int) -> None:
         """The operator restarts the manager: queue, retries and connections are gone."""
         old = self.epoch
         self.epoch += 1
-        self.service.cancel(lambda b: b.kind == REESTABLISH and b.tag == old)
+        self.leases.cancel(lambda b: b.kind == REESTABLISH and b.tag == old)
         self.queue.clear()
         self.queue_len = 0
         self.retry_at.clear()
@@ -542,20 +604,25 @@ class FleetManager:
         self.next_sweep = self.down_until
 
 
-class Cascade:
-    """One run of the lease service and the fleet manager, one ``step_s`` at a time.
+class ManagerLoop:
+    """The fleet manager's step loop against a lease service behind a ``LeasePort``, one
+    ``step_s`` at a time, measuring per window of ``window_s``.
 
     ``advance_to(t)`` runs every step up to model time ``t`` (seconds since the start): a
-    simulation calls it with virtual time, a real runner with its clock's. ``resolves(t)``
-    says whether the service's endpoint answers with addresses at model time ``t``;
-    ``random()`` is a number in [0, 1) (jitter)."""
+    simulation calls it with virtual time, a real manager with its monotonic clock's (and
+    catches up, step by step, when it was late). ``resolves(t)`` says whether the service's
+    endpoint answers with addresses at model time ``t`` (a real manager: its latest lookup);
+    ``random()`` is a number in [0, 1) (jitter). The operator's levers are steps:
+    ``remediate_step`` (remediations on from then; the params' ``remediations_at_s``) and
+    ``restart_step`` (the manager restarts then; the params' ``restart_at_s`` under
+    restart-manager); a world may set either, e.g. to ``step_no + 1``."""
 
-    def __init__(self, params: CascadeParams, *, resolves: Callable[[float], bool],
-                 random: Callable[[], float]):
+    def __init__(self, params: CascadeParams, *, leases: LeasePort,
+                 resolves: Callable[[float], bool], random: Callable[[], float]):
         self.p = params
         self.resolves = resolves
-        self.service = LeaseService(params)
-        self.fleet = FleetManager(params, self.service, resolves, random)
+        self.leases = leases
+        self.fleet = FleetManager(params, leases, resolves, random)
         self.step_no = 0
         self.window_steps = max(1, round(params.window_s / params.step_s))
         self.remediate_step = round(params.remediations_at_s / params.step_s)
@@ -576,21 +643,23 @@ class Cascade:
 
     def step(self) -> None:
         s = self.step_no + 1
-        fleet, service = self.fleet, self.service
+        fleet, leases = self.fleet, self.leases
         if s >= self.remediate_step and not fleet.remediate:
             fleet.remediate = True
-            service.lifo = Remediation.LIFO_SHEDDING in self.p.remediations
-            service.shed_expired = Remediation.DEADLINE_SHEDDING in self.p.remediations
+            leases.remediations_on(self.p.remediations)
         if s == self.restart_step:
             fleet.restart(s)
-        for batch, a, b in service.completions(s):
-            fleet.completed(batch, a, b, s)
+        for batch, a, b in leases.completions(s):
+            # the client's own judgement: a reply after its deadline, or for a request it
+            # cancelled or has already given up on, is of no use to it
+            if s <= batch.deadline and not batch.cancelled and not batch.resolved:
+                fleet.completed(batch, a, b, s)
         fleet.give_up(s)
         fleet.lapse(s)
         fleet.renew(s)
         fleet.sweep(s)
         fleet.dispatch(s)
-        service.start_work(s)
+        leases.start_work(s)
         if fleet.held < fleet.c.held_min:
             fleet.c.held_min = fleet.held
         if not self.resolves(s * self.p.step_s):
@@ -600,11 +669,12 @@ class Cascade:
             self._close_window()
 
     def _close_window(self) -> None:
-        p, fleet, service, c = self.p, self.fleet, self.service, self.fleet.c
+        p, fleet, c = self.p, self.fleet, self.fleet.c
+        marks = self.leases.marks()
         t1 = self.step_no * p.step_s
         t0 = t1 - self.window_steps * p.step_s
         useful0, wasted0, shed0 = self._service_marks
-        useful = service.useful_units - useful0
+        useful = marks.useful - useful0
         seconds = t1 - t0
         self.windows.append(Window(
             t0=round(t0, 6), t1=round(t1, 6), dns_ok=self._dns_ok_window,
@@ -617,104 +687,25 @@ class Cascade:
             reestablish_duplicate=c.reestablish_duplicate,
             renewals_ok=c.renewals_ok, renewals_failed=c.renewals_failed,
             service_useful_units=useful,
-            service_wasted_units=service.wasted_units - wasted0,
-            service_shed_units=service.shed_units - shed0,
-            service_queue_units=service.queued_units, manager_queue=fleet.queue_len,
+            service_wasted_units=marks.wasted - wasted0,
+            service_shed_units=marks.shed - shed0,
+            service_queue_units=marks.queued, manager_queue=fleet.queue_len,
             service_goodput=round(useful / seconds, 3),
             fleet_goodput=round(fleet.effective_units / seconds
                                 / (p.hosts / p.renew_period_s), 4),
             healthy_capacity=round(fleet.held / p.hosts, 4)))
-        self._service_marks = (service.useful_units, service.wasted_units, service.shed_units)
+        self._service_marks = (marks.useful, marks.wasted, marks.shed)
         fleet.c = Counters(held_min=fleet.held)
         fleet.effective_units = 0
         self._dns_ok_window = True
 
 
-# -- judging the windows -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Thresholds:
-    collapsed_below: float = 0.5     # fleet goodput under this: the fleet is not renewing
-    recovered_goodput: float = 0.8   # fleet goodput at least this, and
-    recovered_capacity: float = 0.95  # healthy capacity at least this, for
-    sustain_periods: float = 3.0     # this many renew periods (both the collapse and recovery)
+class Cascade(ManagerLoop):
+    """One run of the lease service and the fleet manager in one process (the simulation):
+    the manager's step loop with the in-process ``LeaseService`` as its port."""
 
+    def __init__(self, params: CascadeParams, *, resolves: Callable[[float], bool],
+                 random: Callable[[], float]):
+        self.service = LeaseService(params)
+        super().__init__(params, leases=self.service, resolves=resolves, random=random)
 
-@dataclass(frozen=True)
-class Verdict:
-    metastable: bool | None          # None: not decidable from these windows
-    recovered_at_s: float | None     # start of the first sustained healthy stretch after DNS
-    reason: str
-
-
-def detect(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: float,
-           grace_s: float, thresholds: Thresholds = Thresholds()) -> Verdict:
-    """Metastable: once DNS has been healthy for ``grace_s``, the fleet's goodput stayed
-    below ``collapsed_below`` for at least ``sustain_periods`` renew periods in a row (the
-    failure outlived its trigger). Not metastable: at least that long was observed after the
-    grace and no such stretch was seen, the last window not being part of a shorter low
-    stretch that could still grow. Anything else is undecided (None), never a pass.
-    ``recovered_at_s``: the start of the first stretch after DNS came back, of at least
-    ``sustain_periods`` renew periods, with goodput and healthy capacity above their
-    thresholds."""
-    th = thresholds
-    need = th.sustain_periods * renew_period_s
-    eps = 1e-9
-    after = sorted((w for w in windows if w.t0 >= dns_restored_at_s + grace_s - eps),
-                   key=lambda w: w.t0)
-    recovered_at = None
-    run_start = None
-    for w in (w for w in sorted(windows, key=lambda w: w.t0)
-              if w.t0 >= dns_restored_at_s - eps):
-        good = (w.fleet_goodput >= th.recovered_goodput
-                and w.healthy_capacity >= th.recovered_capacity)
-        if not good:
-            run_start = None
-            continue
-        if run_start is None:
-            run_start = w.t0
-        if w.t1 - run_start >= need - eps:
-            recovered_at = run_start
-            break
-    if not after:
-        return Verdict(None, recovered_at, "no window after the grace period")
-    observed = after[-1].t1 - after[0].t0
-    low_start, prev_end = None, None
-    for w in after:
-        if prev_end is not None and w.t0 > prev_end + eps:
-            low_start = None                 # a gap in the windows breaks a stretch
-        prev_end = w.t1
-        if w.fleet_goodput < th.collapsed_below:
-            if low_start is None:
-                low_start = w.t0
-            if w.t1 - low_start >= need - eps:
-                return Verdict(True, recovered_at,
-                               f"fleet goodput below {th.collapsed_below} from {low_start:g} s"
-                               f" for {w.t1 - low_start:g} s, DNS healthy since "
-                               f"{dns_restored_at_s:g} s")
-        else:
-            low_start = None
-    if observed < need - eps:
-        return Verdict(None, recovered_at,
-                       f"only {observed:g} s observed after the grace period, {need:g} s needed")
-    if low_start is not None:
-        return Verdict(None, recovered_at,
-                       f"goodput low since {low_start:g} s at the end of the observation")
-    return Verdict(False, recovered_at,
-                   f"no stretch of {need:g} s with fleet goodput below {th.collapsed_below}")
-
-
-def cascade_summary(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: float,
-                    grace_s: float, thresholds: Thresholds = Thresholds()) -> dict:
-    verdict = detect(windows, dns_restored_at_s, renew_period_s=renew_period_s,
-                     grace_s=grace_s, thresholds=thresholds)
-    return {
-        "metastable": verdict.metastable,
-        "dns_restored_at_s": dns_restored_at_s,
-        "recovered_at_s": verdict.recovered_at_s,
-        "goodput_windows": [w.fleet_goodput for w in windows],
-        "leases_lapsed_max": max((w.out_of_service for w in windows), default=0),
-        "healthy_capacity_min": (min(w.leases_held_min for w in windows)
-                                 / (windows[0].leases_held + windows[0].out_of_service)
-                                 if windows else None),
-        "reason": verdict.reason,
-    }

@@ -1,0 +1,101 @@
+"""Judging the cascade's windows (lab/core/cascade.py): was the fleet metastable -- did its
+collapse outlive DNS's return -- and when did it recover. Pure functions of the windows,
+like the other checkers: metastable True / False / None map to violated / held / unknown,
+and an undecidable observation is None, never a pass. The same functions judge a simulated
+run and a real one (lab/core/cascade_judge.py reads the windows from the run's history)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lab.core.cascade import Window
+
+@dataclass(frozen=True)
+class Thresholds:
+    collapsed_below: float = 0.5     # fleet goodput under this: the fleet is not renewing
+    recovered_goodput: float = 0.8   # fleet goodput at least this, and
+    recovered_capacity: float = 0.95  # healthy capacity at least this, for
+    sustain_periods: float = 3.0     # this many renew periods (both the collapse and recovery)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    metastable: bool | None          # None: not decidable from these windows
+    recovered_at_s: float | None     # start of the first sustained healthy stretch after DNS
+    reason: str
+
+
+def detect(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: float,
+           grace_s: float, thresholds: Thresholds = Thresholds()) -> Verdict:
+    """Metastable: once DNS has been healthy for ``grace_s``, the fleet's goodput stayed
+    below ``collapsed_below`` for at least ``sustain_periods`` renew periods in a row (the
+    failure outlived its trigger). Not metastable: at least that long was observed after the
+    grace and no such stretch was seen, the last window not being part of a shorter low
+    stretch that could still grow. Anything else is undecided (None), never a pass.
+    ``recovered_at_s``: the start of the first stretch after DNS came back, of at least
+    ``sustain_periods`` renew periods, with goodput and healthy capacity above their
+    thresholds."""
+    th = thresholds
+    need = th.sustain_periods * renew_period_s
+    eps = 1e-9
+    after = sorted((w for w in windows if w.t0 >= dns_restored_at_s + grace_s - eps),
+                   key=lambda w: w.t0)
+    recovered_at = None
+    run_start = None
+    for w in (w for w in sorted(windows, key=lambda w: w.t0)
+              if w.t0 >= dns_restored_at_s - eps):
+        good = (w.fleet_goodput >= th.recovered_goodput
+                and w.healthy_capacity >= th.recovered_capacity)
+        if not good:
+            run_start = None
+            continue
+        if run_start is None:
+            run_start = w.t0
+        if w.t1 - run_start >= need - eps:
+            recovered_at = run_start
+            break
+    if not after:
+        return Verdict(None, recovered_at, "no window after the grace period")
+    observed = after[-1].t1 - after[0].t0
+    low_start, prev_end = None, None
+    for w in after:
+        if prev_end is not None and w.t0 > prev_end + eps:
+            low_start = None                 # a gap in the windows breaks a stretch
+        prev_end = w.t1
+        if w.fleet_goodput < th.collapsed_below:
+            if low_start is None:
+                low_start = w.t0
+            if w.t1 - low_start >= need - eps:
+                return Verdict(True, recovered_at,
+                               f"fleet goodput below {th.collapsed_below} from {low_start:g} s"
+                               f" for {w.t1 - low_start:g} s, DNS healthy since "
+                               f"{dns_restored_at_s:g} s")
+        else:
+            low_start = None
+    if observed < need - eps:
+        return Verdict(None, recovered_at,
+                       f"only {observed:g} s observed after the grace period, {need:g} s needed")
+    if low_start is not None:
+        return Verdict(None, recovered_at,
+                       f"goodput low since {low_start:g} s at the end of the observation")
+    return Verdict(False, recovered_at,
+                   f"no stretch of {need:g} s with fleet goodput below {th.collapsed_below}")
+
+
+def cascade_summary(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: float,
+                    grace_s: float, thresholds: Thresholds = Thresholds()) -> dict:
+    verdict = detect(windows, dns_restored_at_s, renew_period_s=renew_period_s,
+                     grace_s=grace_s, thresholds=thresholds)
+    return {
+        "metastable": verdict.metastable,
+        "dns_restored_at_s": dns_restored_at_s,
+        "recovered_at_s": verdict.recovered_at_s,
+        "goodput_windows": [w.fleet_goodput for w in windows],
+        "leases_lapsed_max": max((w.out_of_service for w in windows), default=0),
+        "healthy_capacity_min": (min(w.leases_held_min for w in windows)
+                                 / (windows[0].leases_held + windows[0].out_of_service)
+                                 if windows else None),
+        "reason": verdict.reason,
+    }
