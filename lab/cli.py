@@ -153,11 +153,15 @@ def cmd_worker(args) -> int:
 def run_worker(spec) -> int:
     """Run the worker a spec describes (lab/workerspec.py)."""
     from lab import workers
-    from lab.workerspec import ClientsSpec, EnactorSpec, PlannerSpec
+    from lab.workerspec import (ClientsSpec, EnactorSpec, FleetManagerSpec, LeaseServiceSpec,
+                                PlannerSpec)
     if isinstance(spec, PlannerSpec):
         return workers.run_planner(store_address=spec.store, seed=spec.seed,
                                    period_s=spec.period_s, max_seconds=spec.max_seconds,
-                                   metrics_port=spec.metrics_port)
+                                   metrics_port=spec.metrics_port, regional=spec.regional)
+    if isinstance(spec, (LeaseServiceSpec, FleetManagerSpec)):
+        from lab import cascade_workers
+        return cascade_workers.run(spec)
     if isinstance(spec, EnactorSpec):
         from lab.backends import plans_backend
         key = _read_secret_file(spec.api_key_file) if spec.backend == "powerdns" else None

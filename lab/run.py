@@ -17,7 +17,8 @@ import dns.query
 from lab import config
 from lab.backends import SERVICES, plans_backend
 from lab.core.enactor import repair
-from lab.core.experiment import ENACTOR_POLL_S, PROBE_TIMEOUT_S, SERVE_STALE_EXTENSIONS
+from lab.core.experiment import (ENACTOR_POLL_S, MAX_DURATION_S, PROBE_TIMEOUT_S,
+                                 SERVE_STALE_EXTENSIONS)
 from lab.core.faults import FaultKind
 from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.ports import TransientError
@@ -33,9 +34,12 @@ from lab.planstore.etcd import EtcdPlanStore
 from lab.runtime import LogFollower, ScrapeTargets, Workers, guard
 from lab.scenario import AUTHORITATIVE, Scenario
 from lab import workerspec
-from lab.workerspec import ClientsSpec, EnactorSpec, PlannerSpec
+from lab.workerspec import (ClientsSpec, EnactorSpec, FleetManagerSpec, LeaseServiceSpec,
+                            PlannerSpec)
 
 PLANNER_HOST, FIRST_ENACTOR_HOST, FIRST_PROBER_HOST, STALE_RESOLVER_HOST = 40, 41, 31, 39
+LEASE_SERVICE_HOST, FLEET_MANAGER_HOST, LEASE_PORT = 45, 46, 7400   # the cascade's
+CASCADE_ENDPOINT = "dynamodb.us-east-1"   # the regional endpoint the fleet renews through
 RESOLVER_IMAGE = "dnslab/recursor:dev"
 METRICS_PORT = 9100
 RESOLVER_METRICS_PORT = 8082
@@ -227,9 +231,17 @@ class DockerWorld:
     # -- workers ---------------------------------------------------------------------------
     def start_control_plane(self) -> None:
         s, bound = self.s, time_bound(self.s)
+        regional: tuple[str, ...] = ()
+        if s.cascade is not None:
+            # The lease service first: the planner publishes its lab address for the
+            # regional endpoint, so the endpoint leads somewhere real.
+            self._start("lease-service", LeaseServiceSpec(
+                params=self._cascade_params(), port=LEASE_PORT, max_seconds=bound,
+                metrics_port=METRICS_PORT), LEASE_SERVICE_HOST)
+            regional = (f"{self.workers.net_prefix}.{LEASE_SERVICE_HOST}",)
         self._start("planner", PlannerSpec(
             store=self.store_address, seed=s.seed, period_s=s.planner_period_s,
-            max_seconds=bound, metrics_port=METRICS_PORT), PLANNER_HOST)
+            max_seconds=bound, metrics_port=METRICS_PORT, regional=regional), PLANNER_HOST)
         for i, name in enumerate(s.enactors):
             self._start(name, EnactorSpec(
                 name=name, store=self.store_address, backend=s.backend, auth=self.pdns,
@@ -247,6 +259,33 @@ class DockerWorld:
                 first=first, count=count, resolver=self.resolver, authoritative=self.auth,
                 source=name, interval_s=s.client_interval_s, timeout_s=PROBE_TIMEOUT_S,
                 max_seconds=time_bound(s), metrics_port=METRICS_PORT), FIRST_PROBER_HOST + j)
+
+    # -- the cascade -------------------------------------------------------------------
+    def _cascade_params(self) -> dict:
+        c = self.s.cascade
+        params = c.params_for(self.s.mitigations)
+        if c.remediations_after_repair_s is not None:
+            # off until the operator switches them on (SIGUSR1, cascade_act)
+            params = params.replace(remediations_at_s=float(MAX_DURATION_S))
+        return workerspec.cascade_params_json(params)
+
+    def start_cascade(self) -> None:
+        """The fleet manager, looking the regional endpoint up at the clients' resolver."""
+        s = self.s
+        self._start("fleet-manager", FleetManagerSpec(
+            params=self._cascade_params(), resolver=self.resolver,
+            endpoint=f"{CASCADE_ENDPOINT}.{config.ZONE}", port=LEASE_PORT, seed=s.seed,
+            max_seconds=time_bound(s), metrics_port=METRICS_PORT), FLEET_MANAGER_HOST)
+
+    def cascade_act(self, action: str) -> None:
+        """The operator's levers, as signals the workers handle: SIGHUP restarts the fleet
+        manager (its queue, retries and connections dropped); SIGUSR1 switches the
+        remediations on in the manager and the service."""
+        if action == "restart-manager":
+            self.workers.signal("fleet-manager", "SIGHUP")
+        else:
+            for name in ("lease-service", "fleet-manager"):
+                self.workers.signal(name, "SIGUSR1")
 
     def _start(self, name: str, spec, host: int) -> None:
         """A worker container running ``spec``; its events into the history."""

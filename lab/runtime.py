@@ -334,6 +334,10 @@ class Workers:
     def kill(self, name: str) -> None:
         self.get(name).kill()
 
+    def signal(self, name: str, signal: str) -> None:
+        """Send ``signal`` to the worker (its init passes it on to the worker process)."""
+        self.get(name).kill(signal=signal)
+
     def restart(self, name: str, on_event: Callable[[Event], None]) -> None:
         c = self.get(name)
         c.reload()

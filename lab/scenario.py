@@ -53,6 +53,7 @@ MAXIMUMS = {"clients": 500, "prober_containers": MAX_PROBER_CONTAINERS,
             "recover_s": 86400, "seed": 2**31, **MAXIMUMS_EXTRA}
 _LISTS = ("faults", "enactors", "mitigations", "simulation_differs", "backends")
 DIFFERS_QUANTITIES = ("verdict", "as-expected", "emptied", "resolver outage", "direct outage",
+                      "cascade metastable", "cascade recovery",
                       *(f"invariant {n}" for n in ("never-delete-active-plan",
                                                     "applied-generation-monotonic",
                                                     "endpoint-never-empty")))

@@ -14,7 +14,7 @@ from lab.core.clients import Client
 from lab.core.enactor import Safeguards
 from lab.core.loops import enactor_for, enactor_loop, planner_loop
 from lab.core.history import History, Kind
-from lab.core.planner import Planner
+from lab.core.planner import Planner, cascade_fleet
 from lab.core.ports import DnsBackend, TransientError
 from lab.errors import LabError
 from lab.eventlog import stdout_sink
@@ -60,12 +60,16 @@ def _connect(*gateways) -> None:
 
 # -- planner -------------------------------------------------------------------------------
 def run_planner(*, store_address: str, seed: int, period_s: float, max_seconds: float,
-                metrics_port: int | None = None, name: str = "planner") -> int:
+                metrics_port: int | None = None, name: str = "planner",
+                regional: tuple[str, ...] = ()) -> int:
     history, _ = _history(metrics_port)
     store = EtcdPlanStore(store_address)
     faults = EtcdFaults(store.etcd)      # one gateway, one login, for plans and faults
     _connect(store.etcd)
-    planner = Planner(store, history, random.Random(seed))
+    planner = Planner(store, history, random.Random(seed),
+                      fleet=cascade_fleet(regional) if regional else None)
+    if regional:
+        log(f"{name}: the regional endpoint leads to {', '.join(regional)}")
     log(f"{name}: publishing a plan every {period_s} s (seed {seed})")
     planner_loop(planner, history, WALL, period_s=period_s, max_seconds=max_seconds,
                  burst=faults.burst, name=name, errors=(LabError,), log=log)

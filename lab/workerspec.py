@@ -17,6 +17,8 @@ class PlannerSpec:
     period_s: float = 1.0
     max_seconds: float = 3600.0
     metrics_port: int | None = None
+    # The regional endpoint's addresses (a cascade's lease service); empty: the default fleet.
+    regional: tuple[str, ...] = ()
     role: str = field(default="planner", init=False)
 
 
@@ -55,9 +57,34 @@ class ClientsSpec:
     role: str = field(default="clients", init=False)
 
 
+@dataclass(frozen=True)
+class LeaseServiceSpec:
+    """The cascade's lease service (lab/cascade/service.py): ``params`` are the cascade's
+    model parameters (lab/core/cascade.py CascadeParams fields, as JSON)."""
+    params: dict
+    port: int = 7400
+    max_seconds: float = 3600.0
+    metrics_port: int | None = None
+    role: str = field(default="lease-service", init=False)
+
+
+@dataclass(frozen=True)
+class FleetManagerSpec:
+    """The cascade's fleet manager (lab/cascade/fleet.py): renews its hosts' leases at the
+    service found by looking ``endpoint`` up at ``resolver``."""
+    params: dict
+    resolver: str
+    endpoint: str
+    port: int = 7400
+    seed: int = 1
+    max_seconds: float = 3600.0
+    metrics_port: int | None = None
+    role: str = field(default="fleet-manager", init=False)
+
+
 SPECS = {cls.__dataclass_fields__["role"].default: cls
-         for cls in (PlannerSpec, EnactorSpec, ClientsSpec)}
-Spec = PlannerSpec | EnactorSpec | ClientsSpec
+         for cls in (PlannerSpec, EnactorSpec, ClientsSpec, LeaseServiceSpec, FleetManagerSpec)}
+Spec = PlannerSpec | EnactorSpec | ClientsSpec | LeaseServiceSpec | FleetManagerSpec
 
 
 def to_json(spec: Spec) -> str:
@@ -78,7 +105,31 @@ def from_json(text: str) -> Spec:
         raise LabError(f"worker spec for {cls.__name__}: unknown setting {unknown[0]!r}")
     if "mitigations" in raw:
         raw["mitigations"] = tuple(raw["mitigations"])
+    if "regional" in raw:
+        raw["regional"] = tuple(raw["regional"])
     try:
         return cls(**raw)
     except TypeError as e:
         raise LabError(f"worker spec for {cls.__name__}: {e}") from None
+
+
+def cascade_params_json(params) -> dict:
+    """A CascadeParams as the JSON a spec carries."""
+    raw = dataclasses.asdict(params)
+    raw["remediations"] = sorted(params.remediations)
+    raw["retry"] = str(params.retry)
+    return raw
+
+
+def cascade_params_from(raw: dict):
+    """The CascadeParams a spec carries; LabError naming what is wrong otherwise."""
+    from lab.core.cascade import CascadeParams
+    names = {f.name for f in dataclasses.fields(CascadeParams)}
+    if not isinstance(raw, dict) or (unknown := sorted(set(raw) - names)):
+        raise LabError(f"worker spec: cascade params must be CascadeParams fields"
+                       + (f", not {unknown[0]!r}" if isinstance(raw, dict) else ""))
+    try:
+        return CascadeParams(**{**raw, "remediations": frozenset(raw.get("remediations", ()))})
+    except (TypeError, ValueError) as e:
+        raise LabError(f"worker spec: cascade params: {e}") from None
+

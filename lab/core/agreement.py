@@ -10,6 +10,11 @@ seed, backend, mitigations), one real and one simulated, compared on what the la
   answer expires just before or just after the clean-up is a matter of a second's phase in
   either world, and it moves the group's span by a whole record TTL.
 
+- with a cascade (the fleet behind the endpoint): ``cascade metastable`` must be equal, and
+  ``cascade recovery`` -- how long after DNS came back the fleet recovered, or that it did
+  not within the run -- must agree within max(10 s, 25 %) (two windows: the fleet is judged
+  per 5 s window, and the moment DNS comes back to it depends on the resolver's cache).
+
 An experiment file may declare what its simulation cannot reproduce
 (``simulation_differs: {quantity: why}``); a declared quantity that differs is shown as
 ``declared``, not as a disagreement. Pure: summaries and events in, rows out.
@@ -24,6 +29,8 @@ from lab.core.history import Kind
 GROUPS = ("resolver", "direct")
 ABS_TOLERANCE_S = 2.0
 REL_TOLERANCE = 0.15
+CASCADE_ABS_TOLERANCE_S = 10.0
+CASCADE_REL_TOLERANCE = 0.25
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,30 @@ def compare_runs(real: dict, real_events, sim: dict, sim_events,
         agrees = within(a.longest_s, b.longest_s)
         rows.append(Row(f"{g} outage", _group(a), _group(b), agrees,
                         None if agrees else declared.get(f"{g} outage")))
+    ca, cb = real.get("cascade"), sim.get("cascade")
+    if ca or cb:
+        ma, mb = (ca or {}).get("metastable"), (cb or {}).get("metastable")
+        row("cascade metastable", ma, mb, ma is not None and ma == mb)
+        ra, rb = recovery_after_dns_s(ca), recovery_after_dns_s(cb)
+        agrees = (ra is None and rb is None) or (
+            ra is not None and rb is not None and
+            abs(ra - rb) <= max(CASCADE_ABS_TOLERANCE_S, CASCADE_REL_TOLERANCE * abs(ra)))
+        rows.append(Row("cascade recovery", _recovery(ra), _recovery(rb), agrees,
+                        None if agrees else declared.get("cascade recovery")))
     return rows
+
+
+def recovery_after_dns_s(cascade: dict | None) -> float | None:
+    """Seconds from DNS's return (for the fleet) to the fleet's recovery; None: it did not
+    recover within the run (or there is no cascade)."""
+    if not cascade or cascade.get("recovered_at_s") is None or \
+            cascade.get("dns_restored_at_s") is None:
+        return None
+    return round(cascade["recovered_at_s"] - cascade["dns_restored_at_s"], 1)
+
+
+def _recovery(value: float | None) -> str:
+    return "not recovered" if value is None else f"{value:g} s after DNS"
 
 
 def _group(g: GroupOutage) -> str:

@@ -29,6 +29,17 @@ def default_fleet() -> dict[str, list[LoadBalancer]]:
     }
 
 
+def cascade_fleet(addresses: tuple[str, ...]) -> dict[str, list[LoadBalancer]]:
+    """The fleet when a lease service stands behind the regional endpoint (the cascade): one
+    load balancer per service address (dual-stack: its lab IPv4 address, and a documentation
+    IPv6 address nothing contacts), always healthy -- a plan's weights still drift, so a new
+    generation comes every period as before; the streams endpoint is unchanged."""
+    fleet = default_fleet()
+    fleet["regional"] = [LoadBalancer((a, f"2001:db8::{10 + i:x}"))
+                         for i, a in enumerate(addresses)]
+    return fleet
+
+
 class Planner:
     def __init__(self, store: PlanStore, history: History, rng: Rng, *,
                  fleet: dict[str, list[LoadBalancer]] | None = None,

@@ -29,7 +29,7 @@ from lab.core.history import Event, History, Kind
 from lab.core.loops import enactor_for, enactor_loop, planner_loop
 from lab.core.memory import MemoryDns, MemoryPlanStore
 from lab.core.plan import DEFAULT_ENDPOINTS
-from lab.core.planner import Planner
+from lab.core.planner import Planner, cascade_fleet
 from lab.core.probe import classify
 from lab.core.runloop import time_bound
 from lab.core.cascade import Cascade
@@ -41,6 +41,7 @@ STORE_OP_S = (0.001, 0.003)
 DNS_OP_S = {"powerdns": (0.003, 0.010), "coredns": (0.001, 0.003)}
 ANSWER_S = 0.001
 CASCADE_ENDPOINT = "dynamodb.us-east-1"   # the regional endpoint the fleet renews through
+CASCADE_SERVICE = "198.51.100.45"         # the lease service's address in the simulation
 CASCADE_TICK_S = 0.5                     # the fleet task catches up this often (the model
 #                                          steps by its own step_s in between)
 
@@ -160,7 +161,10 @@ class SimWorld:
     # -- workers ------------------------------------------------------------------------------
     def _planner(self) -> None:
         s = self.s
-        planner = Planner(self.slow_store, self.history, random.Random(s.seed))
+        # With a cascade the regional endpoint leads to the lease service, as in the lab
+        # (one always-healthy load balancer: lab/core/planner.py cascade_fleet).
+        planner = Planner(self.slow_store, self.history, random.Random(s.seed),
+                          fleet=cascade_fleet((CASCADE_SERVICE,)) if s.cascade else None)
         planner_loop(planner, self.history, SimClock(self.sched), period_s=s.planner_period_s,
                      max_seconds=time_bound(s), burst=self.faults.burst)
 

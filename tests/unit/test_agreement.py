@@ -287,8 +287,34 @@ def test_every_quantity_diff_compares_can_be_declared(tmp_path):
     events = history({"resolver": 1.0})
     full = summary(invariants=[{"name": n, "held": True} for n in (
         "never-delete-active-plan", "applied-generation-monotonic", "endpoint-never-empty")])
+    full["cascade"] = {"metastable": True, "dns_restored_at_s": 60.0, "recovered_at_s": None}
     assert {r.quantity for r in compare_runs(full, events, full, events)} == \
         set(DIFFERS_QUANTITIES)
+
+
+def test_the_cascade_must_agree_on_metastable_and_on_recovery_within_the_tolerance():
+    events = history({"resolver": 1.0})
+    base = summary(invariants=[])
+
+    def rows(real: dict, sim: dict) -> dict:
+        return {r.quantity: r for r in compare_runs({**base, "cascade": real}, events,
+                                                    {**base, "cascade": sim}, events)}
+    collapsed = {"metastable": True, "dns_restored_at_s": 60.0, "recovered_at_s": None}
+    r = rows(collapsed, collapsed)
+    assert r["cascade metastable"].agrees and r["cascade recovery"].agrees
+    assert r["cascade recovery"].real == "not recovered"
+    healed = {"metastable": False, "dns_restored_at_s": 60.0, "recovered_at_s": 100.0}
+    r = rows(collapsed, healed)
+    assert not r["cascade metastable"].agrees and not r["cascade recovery"].agrees
+    # 40 s after DNS against 48 s: within max(10 s, 25 %); against 55 s: not.
+    assert rows(healed, {**healed, "recovered_at_s": 108.0})["cascade recovery"].agrees
+    assert not rows(healed, {**healed, "recovered_at_s": 115.0})["cascade recovery"].agrees
+    # Undecided is never agreement, even on both sides.
+    undecided = {"metastable": None, "dns_restored_at_s": None, "recovered_at_s": None}
+    assert not rows(undecided, undecided)["cascade metastable"].agrees
+    # No cascade on either side: no cascade rows.
+    assert "cascade metastable" not in {x.quantity for x in compare_runs(base, events, base,
+                                                                          events)}
 
 
 def test_an_unknown_quantity_is_refused_by_name(tmp_path):
