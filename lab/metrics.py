@@ -10,6 +10,20 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 # The safeguards that refuse a write or keep a plan: the `safeguard` label's fixed values.
 SAFEGUARDS = ("freshness-cas", "fencing", "cleanup-skips-active", "interlock", "unknown")
 
+# The cascade (lab/core/cascade.py). A window's counts (what happened in its window_s) are
+# added to counters, so rate() and increase() over a few windows read them per second; its
+# levels at the window's end (leases held, queues, goodput, capacity) are gauges. Every
+# cascade series carries the emitting worker (`manager`: the fleet manager, `service`: the
+# lease service) and exists only once that worker reported, so no other worker exports a 0
+# a min() or an alert would read as a collapsed fleet.
+REESTABLISH_STAGES = {"queued": "reestablish_queued", "started": "reestablish_started",
+                      "timed-out": "reestablish_timed_out",
+                      "failed-dns": "reestablish_failed_dns",
+                      "completed": "reestablish_completed",
+                      "duplicate": "reestablish_duplicate"}
+RENEWAL_RESULTS = {"ok": "renewals_ok", "failed": "renewals_failed"}
+SERVICE_WORK = {"useful": "useful_units", "wasted": "wasted_units", "shed": "shed_units"}
+
 
 def safeguard_of(e: Event) -> str:
     """Which safeguard refused (a WRITE_REFUSED or CLEANUP_SKIPPED event carries its name,
@@ -69,6 +83,49 @@ class WorkerMetrics:
             "dnslab_safeguard_refusals",
             "Writes refused and plan deletions kept, by the safeguard that said no.",
             ["enactor", "safeguard"], registry=r)
+        # The cascade's fleet manager (cascade-window, cascade-dns) and lease service
+        # (service-window): see REESTABLISH_STAGES above for counters versus gauges.
+        self.leases_held = Gauge("dnslab_fleet_leases_held",
+                                 "Hosts holding a lease at the end of the last window.",
+                                 ["manager"], registry=r)
+        self.out_of_service = Gauge("dnslab_fleet_hosts_out_of_service",
+                                    "Hosts without a lease (lapsed, not yet re-established) at "
+                                    "the end of the last window.", ["manager"], registry=r)
+        self.lapsed = Counter("dnslab_fleet_leases_lapsed", "Leases that lapsed.",
+                              ["manager"], registry=r)
+        self.reestablishments = Counter(
+            "dnslab_fleet_reestablishments",
+            "Lease re-establishments by stage: queued at the manager, started (sent to the "
+            "lease service), timed out, failed on DNS, completed, duplicate (the sweep's).",
+            ["manager", "stage"], registry=r)
+        self.renewals = Counter("dnslab_fleet_renewals", "Lease renewals by result.",
+                                ["manager", "result"], registry=r)
+        self.waiting = Gauge("dnslab_fleet_reestablishments_waiting",
+                             "Re-establishments waiting in the manager's queue at the end of "
+                             "the last window.", ["manager"], registry=r)
+        self.fleet_goodput = Gauge("dnslab_fleet_goodput_ratio",
+                                   "Lease work that helped a host in the last window, over the "
+                                   "full fleet's steady renewal work (1: steady, below 0.5: "
+                                   "collapsed).", ["manager"], registry=r)
+        self.capacity = Gauge("dnslab_fleet_healthy_capacity_ratio",
+                              "Share of the fleet's hosts holding a lease at the end of the "
+                              "last window.", ["manager"], registry=r)
+        self.lookup_ok = Gauge("dnslab_fleet_lookup_ok",
+                               "1 while the manager's last lookup of the endpoint got addresses.",
+                               ["manager"], registry=r)
+        self.lookup_addresses = Gauge("dnslab_fleet_lookup_addresses",
+                                      "Addresses in the manager's last lookup of the endpoint "
+                                      "(0: no address).", ["manager"], registry=r)
+        self.service_goodput = Gauge("dnslab_lease_service_goodput_units_per_second",
+                                     "Useful work units the lease service completed per second "
+                                     "in the last window.", ["service"], registry=r)
+        self.service_work = Counter("dnslab_lease_service_work_units",
+                                    "Work units the lease service finished, by result: useful, "
+                                    "wasted (served after its client gave up), shed.",
+                                    ["service", "result"], registry=r)
+        self.service_queue = Gauge("dnslab_lease_service_queue_units",
+                                   "Work units queued at the lease service at the end of the "
+                                   "last window.", ["service"], registry=r)
         for invariant in ("endpoint-never-empty", "applied-generation-monotonic"):
             self.violations.labels(invariant)     # exported at 0, so increase() sees the first
         self._failing: dict[tuple, set] = {}
@@ -137,3 +194,45 @@ class WorkerMetrics:
         elif e.kind in (Kind.FAULT_STARTED, Kind.FAULT_ENDED):
             self.faults.labels(d.get("fault", "?"), d.get("target", "?")).set(
                 1 if e.kind is Kind.FAULT_STARTED else 0)
+        elif e.kind is Kind.CASCADE_WINDOW:
+            self._cascade_window(e.source, d)
+        elif e.kind is Kind.SERVICE_WINDOW:
+            self._service_window(e.source, d)
+        elif e.kind is Kind.CASCADE_DNS:
+            found = d.get("addresses") or 0
+            self.lookup_ok.labels(e.source).set(1 if d.get("ok") else 0)
+            self.lookup_addresses.labels(e.source).set(
+                found if isinstance(found, int) else len(found))
+
+    def _cascade_window(self, manager: str, d: dict) -> None:
+        """One window of the fleet (a core ``Window``'s fields): counts to the counters,
+        levels to the gauges. A field a window lacks counts 0 / leaves its gauge as it was."""
+        def count(key: str) -> float:
+            value = d.get(key)
+            return value if isinstance(value, (int, float)) and value > 0 else 0
+
+        def level(gauge, key: str) -> None:
+            value = d.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                gauge.labels(manager).set(value)
+        self.lapsed.labels(manager).inc(count("lapsed"))
+        for stage, key in REESTABLISH_STAGES.items():
+            self.reestablishments.labels(manager, stage).inc(count(key))
+        for result, key in RENEWAL_RESULTS.items():
+            self.renewals.labels(manager, result).inc(count(key))
+        level(self.leases_held, "leases_held")
+        level(self.out_of_service, "out_of_service")
+        level(self.waiting, "manager_queue")
+        level(self.fleet_goodput, "fleet_goodput")
+        level(self.capacity, "healthy_capacity")
+
+    def _service_window(self, service: str, d: dict) -> None:
+        for result, key in SERVICE_WORK.items():
+            value = d.get(key)
+            self.service_work.labels(service, result).inc(
+                value if isinstance(value, (int, float)) and value > 0 else 0)
+        for gauge, key in ((self.service_goodput, "goodput"),
+                           (self.service_queue, "queue_units")):
+            value = d.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                gauge.labels(service).set(value)
