@@ -27,7 +27,7 @@ def _unwritable(path: Path, e: OSError) -> LabError:
                     "--out or free space there")
 
 
-MARKERS = ("summary.json", "suite.json", "comparison.json", "search.json")
+MARKERS = ("summary.json", "suite.json", "comparison.json", "search.json", "tipping.json")
 
 
 def replaceable(out: Path) -> bool:

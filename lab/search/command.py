@@ -57,10 +57,17 @@ def progress_view(args, variants: int):
 
 def run(args) -> int:
     from lab import compare, results, suite
-    from lab.search import dist, report
+    from lab.search import dist, report, tipping
     from lab.search.engine import search
     [(path, s)] = _one(args.file)
     s = suite.with_overrides(s, seed=None, duration=None, backend=args.backend)
+    if args.find == tipping.TIPPING:
+        plan = compare.variants(args.mitigations, s) if args.mitigations else \
+            [("+".join(s.mitigations) or "none", tuple(s.mitigations))]
+        out = Path(args.out) if args.out else results.default_dir("search-")
+        results.ensure_writable(out)
+        return tipping.run(args, s, path, plan, out,
+                           "dnslab " + " ".join(shlex.quote(a) for a in args.argv))
     space = space_for(s, args)
     want = finds(args.find)
     if args.budget is not None and args.budget < 1:
@@ -161,7 +168,12 @@ def add_parser(sub, backends, default_backend) -> None:
                         "search per variant, `none` first (default: the file's own)")
     s.add_argument("--find", default="empty-endpoint",
                    help=f"what to stop at: {', '.join(VIOLATIONS)}, a list, or {ANY} "
-                        "(default empty-endpoint)")
+                        "(default empty-endpoint); or tipping-point: the smallest DNS outage "
+                        "that tips the file's fleet (cascade:) into collapse")
+    s.add_argument("--max-outage", type=float, default=300.0, metavar="S",
+                   help="tipping-point: the longest outage tried (default 300 s)")
+    s.add_argument("--tolerance", type=float, default=0.5, metavar="S",
+                   help="tipping-point: bisect to within S seconds (default 0.5)")
     s.add_argument("--exhaust", action="store_true",
                    help="run the whole budget even after a find (always, with several "
                         "variants)")
