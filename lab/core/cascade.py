@@ -174,13 +174,16 @@ class LeasePort(Protocol):
     implementation (the simulation); lab/cascade/fleet.py's is a TCP client of the real
     service (lab/cascade/service.py), which runs the same ``LeaseService`` on its clock.
 
-    A step is: ``completions(step)``, the manager's decisions (which ``submit`` and
-    ``cancel``), then ``start_work(step)``. Completions handed over must still be judged by
-    the manager (deadline, cancelled): a remote service's reply can arrive late."""
+    A step is: ``completions(step)``, ``failed(step)``, the manager's decisions (which
+    ``submit`` and ``cancel``), then ``start_work(step)``. Completions handed over are still
+    judged by the manager (deadline, cancelled): a remote service's reply can come late.
+    ``failed`` are batches that can no longer complete (their connection broke, or the
+    service refused them): the manager fails what of them is left at once."""
 
     def submit(self, batch: "Batch") -> None: ...
     def cancel(self, predicate: Callable[["Batch"], bool]) -> None: ...
     def completions(self, step: int) -> Iterable[tuple["Batch", int, int]]: ...
+    def failed(self, step: int) -> Iterable["Batch"]: ...
     def start_work(self, step: int) -> None: ...
     def marks(self) -> Marks: ...
     def remediations_on(self, names: frozenset) -> None: ...
@@ -243,6 +246,9 @@ class LeaseService:
                     late.append((batch, a, b))
         return done
 
+    def failed(self, step: int) -> tuple:
+        return ()                            # in process, nothing breaks
+
     def marks(self) -> Marks:
         return Marks(self.useful_units, self.wasted_units, self.shed_units, self.queued_units)
 
@@ -268,6 +274,7 @@ class LeaseService:
                 units = (batch.end - batch.pos) * batch.units
                 self.queued_units -= units
                 self.shed_units += units
+                batch.pos = batch.end            # nothing of it is queued any more
                 queue.pop() if self.lifo else queue.popleft()
                 continue
             n = min(batch.end - batch.pos, int(self._budget // batch.units))
@@ -654,6 +661,8 @@ class ManagerLoop:
             # cancelled or has already given up on, is of no use to it
             if s <= batch.deadline and not batch.cancelled and not batch.resolved:
                 fleet.completed(batch, a, b, s)
+        for batch in leases.failed(s):
+            fleet.fail(batch, s)
         fleet.give_up(s)
         fleet.lapse(s)
         fleet.renew(s)
