@@ -39,6 +39,7 @@ class PanelSpec:
     kind: str = "timeseries"                # or "state-timeline"
     description: str = ""
     firing: bool = False                    # a 1 reads "firing", in red
+    states: tuple[tuple[str, str, str], ...] = ()   # (value, text, color) of a state timeline
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,63 @@ LAB_HEALTH = DashboardSpec(
     ),
 )
 
-ALL = {"blast-radius": BLAST_RADIUS, "lab-health": LAB_HEALTH}
+# The outage's second act (lab/core/cascade.py; metrics in lab/metrics.py): the fleet
+# manager's leases and re-establishments and the lease service's work, under the DNS the
+# fleet saw (the manager's own lookup of the endpoint, after the resolver's caches).
+CASCADE = DashboardSpec(
+    uid="dnslab-cascade",
+    title="Cascade: the fleet behind the endpoint",
+    annotations=(
+        AnnotationSpec("Fleet lookup without addresses",
+                       "max by (manager) (dnslab_fleet_lookup_ok) == 0",
+                       "{{manager}}: the endpoint has no address", "rgba(244, 180, 0, 1)"),
+        AnnotationSpec("Pages", 'ALERTS{alertstate="firing", severity="page"}',
+                       "page: {{alertname}}", "rgba(242, 73, 92, 1)"),
+    ),
+    panels=(
+        PanelSpec("Fleet goodput and healthy capacity", (
+            Query("min by (manager) (dnslab_fleet_goodput_ratio)", "goodput {{manager}}"),
+            Query("min by (manager) (dnslab_fleet_healthy_capacity_ratio)",
+                  "healthy capacity {{manager}}")), unit="percentunit",
+            description="Goodput: lease work that helped a host in the last 5 s window, over "
+                        "the full fleet's steady renewal work (100 %: steady; below 50 % for "
+                        "three renew periods after DNS is back: metastable, the "
+                        "FleetCollapsedAfterDNS page). Healthy capacity: hosts holding a "
+                        "lease."),
+        PanelSpec("DNS for the fleet: the manager's lookup of the endpoint", (
+            Query("max by (manager) (dnslab_fleet_lookup_ok)", "{{manager}}"),),
+            kind="state-timeline",
+            states=(("1", "addresses", "green"), ("0", "no address", "red")),
+            description="What the fleet manager's own lookup got, through the lab's resolver "
+                        "(its caches included)."),
+        PanelSpec("Lease service: work by result and goodput", (
+            Query("sum by (result) (rate(dnslab_lease_service_work_units_total[30s]))",
+                  "{{result}}"),
+            Query("sum(dnslab_lease_service_goodput_units_per_second)", "goodput")),
+            unit="ops",
+            description="Work units the lease service finished per second: useful, wasted "
+                        "(served after its client gave up), shed; goodput is the useful work "
+                        "of the last window."),
+        PanelSpec("Leases held, out of service, and lapsing", (
+            Query("sum by (manager) (dnslab_fleet_leases_held)", "held {{manager}}"),
+            Query("sum by (manager) (dnslab_fleet_hosts_out_of_service)",
+                  "out of service {{manager}}"),
+            Query("sum by (manager) (increase(dnslab_fleet_leases_lapsed_total[30s]))",
+                  "lapsed in 30 s {{manager}}"))),
+        PanelSpec("Re-establishments per second by stage", (
+            Query("sum by (stage) (rate(dnslab_fleet_reestablishments_total[30s]))",
+                  "{{stage}}"),
+            Query("sum by (result) (rate(dnslab_fleet_renewals_total[30s]))",
+                  "renewals {{result}}")), unit="ops"),
+        PanelSpec("Queues: re-establishments at the manager, work at the lease service", (
+            Query("sum by (manager) (dnslab_fleet_reestablishments_waiting)",
+                  "re-establishments waiting {{manager}}"),
+            Query("sum by (service) (dnslab_lease_service_queue_units)",
+                  "work units queued {{service}}"))),
+    ),
+)
+
+ALL = {"blast-radius": BLAST_RADIUS, "cascade": CASCADE, "lab-health": LAB_HEALTH}
 
 
 def datasource_uid(root: Path) -> str:
@@ -173,6 +230,9 @@ def build(spec: DashboardSpec, uid: str):
             panel.description(p.description)
         if p.firing:
             panel.mappings([ValueMap({"1": ValueMappingResult(text="firing", color="red")})])
+        elif p.states:
+            panel.mappings([ValueMap({value: ValueMappingResult(text=text, color=color)
+                                      for value, text, color in p.states})])
         for i, q in enumerate(p.queries):
             panel.with_target(prometheus.Dataquery().ref_id(chr(ord("A") + i)).datasource(source)
                               .expr(q.expr).legend_format(q.legend))

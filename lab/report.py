@@ -13,7 +13,7 @@ the run's start (its first event): no clock time appears.
 import html
 from xml.sax.saxutils import quoteattr
 
-from lab.core import timeline
+from lab.core import cascade_judge, timeline
 from lab.core.fold import MAX_ROWS, PROBE_GAP_S, Fold, fold
 from lab.core.history import Event, Kind
 
@@ -47,9 +47,9 @@ def _panel(y0: float, title: str, axis: _Axis, windows, marks, body: str, ylabel
     parts = [f'<g transform="translate(0,{y0})">',
              f'<text x="{LEFT}" y="-8" class="title">{html.escape(title)}</text>',
              f'<rect x="{LEFT}" y="0" width="{W - LEFT - RIGHT}" height="{PANEL_H}" class="frame"/>']
-    for a, b, label in windows:
+    for a, b, label, *kind in windows:       # a fault window, or (..., "nodns")
         x0, x1 = axis.x(a), axis.x(b)
-        parts.append(f'<rect class="fault" x="{x0:.1f}" y="0" width="{max(1.0, x1 - x0):.1f}" '
+        parts.append(f'<rect class="{kind[0] if kind else "fault"}" x="{x0:.1f}" y="0" width="{max(1.0, x1 - x0):.1f}" '
                      f'height="{PANEL_H}"><title>{html.escape(label)}</title></rect>')
     for t, label, cls in marks:
         x = axis.x(t)
@@ -63,6 +63,115 @@ def _panel(y0: float, title: str, axis: _Axis, windows, marks, body: str, ylabel
 
 
 MAX_EVENT_ROWS = MAX_ROWS  # the events table's bound; events.jsonl has them all
+
+CASCADE_COLLAPSED = 0.5    # the detector's collapse threshold (lab/core/cascade.py), drawn
+FLEET_COLORS = {"goodput": "#d62728", "capacity": "#1f77b4", "out": "#ff7f0e"}
+
+
+def _panel_y(k: int) -> float:
+    """The top of the k-th panel (0-based) of the run's timeline."""
+    return 30 + k * (PANEL_H + GAP + 10)
+
+
+def _lookup_gaps(events: list[Event], t0: float, t_end: float) -> list[tuple]:
+    """Stretches during which the fleet manager's lookup of the endpoint got no address
+    (``cascade-dns``), relative to ``t0``; one still open ends at ``t_end``."""
+    gaps, since = [], None
+    for e in sorted((e for e in events if e.kind is Kind.CASCADE_DNS), key=lambda e: e.t):
+        if not e.data.get("ok") and since is None:
+            since = e.t
+        elif e.data.get("ok") and since is not None:
+            gaps.append((since - t0, e.t - t0, "the fleet manager's lookup got no address",
+                         "nodns"))
+            since = None
+    if since is not None:
+        gaps.append((since - t0, t_end - t0, "the fleet manager's lookup got no address "
+                     "(until the end)", "nodns"))
+    return gaps
+
+
+def _cascade_verdict(c: dict, t0: float) -> str:
+    """One line: metastable or not, when DNS came back for the fleet, when it recovered."""
+    metastable = c.get("metastable")
+    restored, recovered = c.get("dns_restored_at_s"), c.get("recovered_at_s")
+    head = {True: "the fleet stayed collapsed after DNS came back (metastable)",
+            False: "the fleet did not stay collapsed (not metastable)"}.get(
+        metastable, "undecided whether the fleet stayed collapsed")
+    parts = [f"Fleet: {head}"]
+    if isinstance(restored, (int, float)):
+        parts.append(f"DNS answered the fleet manager again at {timeline.relative(restored, t0)}")
+    elif c.get("dns_failed"):
+        parts.append("DNS never answered the fleet manager again")
+    if isinstance(recovered, (int, float)):
+        after = (f", {timeline.span(max(0.0, recovered - restored))} after DNS"
+                 if isinstance(restored, (int, float)) else "")
+        parts.append(f"it recovered at {timeline.relative(recovered, t0)}{after}")
+    else:
+        parts.append("it did not recover by the end of the run")
+    low = c.get("healthy_capacity_min")
+    if isinstance(low, (int, float)):
+        parts.append(f"lowest healthy capacity {low:.0%}, at most "
+                     f"{c.get('leases_lapsed_max', 0)} leases lapsed in a window")
+    text = "; ".join(parts) + "."
+    if c.get("reason"):
+        text += f" ({c['reason']})"
+    cls = "bad" if metastable else "ok" if metastable is False else ""
+    return f'<p class="cascade {cls}">{_esc(text)}</p>'
+
+
+def _cascade_panels(summary: dict, f: Fold, t0: float, axis: "_Axis", windows,
+                    marks) -> tuple[list[str], str, str]:
+    """(panels, legend, verdict line) of the cascade: fleet goodput and healthy capacity,
+    and hosts out of service, per window on the run's time axis, with the stretches the
+    fleet's lookup got no address shaded, DNS's return for the fleet and the recovery
+    marked. Nothing for a run without a cascade or without a window."""
+    c = summary.get("cascade")
+    fleet = cascade_judge.windows_of(f.retained) if isinstance(c, dict) else []
+    if not fleet:
+        return [], "", ""
+    t_end = f.t_last if f.t_last is not None else fleet[-1].t1
+    shaded = windows + _lookup_gaps(f.retained, t0, t_end)
+    marks = list(marks)
+    restored, recovered = c.get("dns_restored_at_s"), c.get("recovered_at_s")
+    if isinstance(restored, (int, float)) and c.get("dns_failed", True):
+        marks.append((restored - t0, "DNS answered the fleet manager again", "dns-back"))
+    if isinstance(recovered, (int, float)):
+        marks.append((recovered - t0, "the fleet recovered", "recovered"))
+
+    def steps(values, y) -> str:
+        coords = []
+        for w, v in zip(fleet, values):
+            coords += [f"{axis.x(w.t0 - t0):.1f},{y(v):.1f}", f"{axis.x(w.t1 - t0):.1f},{y(v):.1f}"]
+        return " ".join(coords)
+
+    top = max([1.0] + [w.fleet_goodput for w in fleet])
+    ratio = lambda v: PANEL_H * (1 - max(0.0, v) / top)  # noqa: E731
+    threshold = ratio(CASCADE_COLLAPSED)
+    body = (f'<line class="threshold" x1="{LEFT}" x2="{W - RIGHT}" y1="{threshold:.1f}" '
+            f'y2="{threshold:.1f}"><title>collapsed below {CASCADE_COLLAPSED:.0%}</title></line>'
+            f'<polyline class="series fleet" stroke="{FLEET_COLORS["goodput"]}" points="'
+            f'{steps([w.fleet_goodput for w in fleet], ratio)}"><title>fleet goodput</title>'
+            f'</polyline><polyline class="series fleet" stroke="{FLEET_COLORS["capacity"]}" '
+            f'points="{steps([w.healthy_capacity for w in fleet], ratio)}"><title>healthy '
+            "capacity</title></polyline>")
+    p3 = _panel(_panel_y(2), "Fleet goodput (share of its steady renewal work) and healthy "
+                "capacity, per window", axis, shaded, marks, body,
+                [(0, f"{top:.0%}"), (threshold, f"{CASCADE_COLLAPSED:.0%}"), (PANEL_H, "0%")])
+    hosts = max([1] + [w.out_of_service + w.leases_held for w in fleet]
+                + [w.out_of_service for w in fleet])
+    count = lambda v: PANEL_H * (1 - max(0, v) / hosts)  # noqa: E731
+    body = (f'<polyline class="series fleet" stroke="{FLEET_COLORS["out"]}" points="'
+            f'{steps([w.out_of_service for w in fleet], count)}"><title>hosts out of service'
+            "</title></polyline>")
+    p4 = _panel(_panel_y(3), "Hosts out of service (lease lapsed, not re-established), per "
+                "window", axis, shaded, marks, body, [(0, str(hosts)), (PANEL_H, "0")])
+    legend = (f' <span style="color:{FLEET_COLORS["goodput"]}">■ fleet goodput</span>'
+              f' <span style="color:{FLEET_COLORS["capacity"]}">■ healthy capacity</span>'
+              f' <span style="color:{FLEET_COLORS["out"]}">■ hosts out of service</span>'
+              ' <span style="color:#b0b0b0">■ fleet lookup without addresses</span>'
+              ' <span style="color:#1565c0">| DNS back for the fleet</span>'
+              ' <span style="color:#080">| fleet recovered</span>')
+    return [p3, p4], legend, _cascade_verdict(c, t0)
 
 
 def _esc(x) -> str:
@@ -276,14 +385,19 @@ def render_html(summary: dict, events: list[Event], f: Fold | None = None,
                 "published)", axis, windows, marks, "\n".join(steps),
                 [(0, str(g_max)), (PANEL_H, "0")])
 
+    # Panels 3 and 4, for a run with a fleet behind the endpoint: the cascade.
+    fleet_panels, fleet_legend, fleet_verdict = _cascade_panels(summary, f, t0, axis, windows,
+                                                                marks)
     ticks = []
     step = max(1, int(axis.t_max // 10) or 1)
+    tick_y = _panel_y(1 + len(fleet_panels)) + PANEL_H + 20
     for s in range(0, int(axis.t_max) + 1, step):
-        ticks.append(f'<text x="{axis.x(s):.1f}" y="{2 * PANEL_H + GAP + 60}" class="tick">+{s} s</text>')
-    height = 2 * PANEL_H + GAP + 80
+        ticks.append(f'<text x="{axis.x(s):.1f}" y="{tick_y:g}" class="tick">+{s} s</text>')
+    height = tick_y + 20
     legend = " ".join(f'<span style="color:{c}">■ {g}</span>' for g, c in COLORS.items())
     legend += " " + " ".join(f'<span style="color:{ENDPOINT_COLORS[i % 5]}">■ {html.escape(e)}</span>'
                              for i, e in enumerate(sorted(applied)))
+    legend += fleet_legend
     o = summary.get("outage", {})
     rows = "".join(
         f"<tr><td>{_esc(v['name'])}</td><td class={'bad' if v['held'] is False else 'ok'}>"
@@ -331,16 +445,18 @@ svg .violation {{ stroke: #c00; stroke-width: 2; }} svg .repair {{ stroke: #080;
 svg .page {{ stroke: #8e24aa; stroke-width: 2; stroke-dasharray: 2 2; }}
 svg .title {{ font-size: 13px; font-weight: bold; }} svg .ylab {{ font-size: 11px; text-anchor: end; }}
 svg .tick {{ font-size: 11px; text-anchor: middle; }}
+svg .nodns {{ fill: #b0b0b0; fill-opacity: 0.3; }} svg .threshold {{ stroke: #999; stroke-dasharray: 3 3; }}
+svg .dns-back {{ stroke: #1565c0; stroke-width: 2; }} svg .recovered {{ stroke: #080; stroke-width: 2; }}
 </style></head><body>
 <h1>{title} <small>on {_esc(summary.get("backend"))}</small></h1>
 {headline}
 {_timeline_section(summary, f, t0)}
 {_unexplained(summary, t0)}
-<table>{facts_html}</table>
+<table>{facts_html}</table>{fleet_verdict}
 <p>{legend} <span style="color:#c99a00">■ fault window</span> <span style="color:#c00">| invariant violated</span> <span style="color:#080">| operator repair</span> <span style="color:#8e24aa">| first page</span></p>
 <svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" role="img" aria-label="run timeline">
 {p1}
-{p2}
+{p2}{"".join(fleet_panels)}
 {"".join(ticks)}
 </svg>
 <h2>Invariants</h2>

@@ -44,8 +44,8 @@ def exported_metrics() -> set[str]:
     return names
 
 
-def test_two_dashboards_are_provisioned_from_the_mounted_directory():
-    assert set(dashboards()) == set(SOURCES) == {"blast-radius", "lab-health"}
+def test_the_dashboards_are_provisioned_from_the_mounted_directory():
+    assert set(dashboards()) == set(SOURCES) == {"blast-radius", "cascade", "lab-health"}
     provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/dnslab.yaml").read_text())
     path = provider["providers"][0]["options"]["path"]
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -131,7 +131,7 @@ def test_prometheus_loads_the_alert_rules_and_names_follow_conventions():
     rules = yaml.safe_load((ROOT / "images/prometheus/alerts.yml").read_text())
     names = [r["alert"] for g in rules["groups"] for r in g["rules"]]
     assert set(names) == {"EndpointHasNoAddresses", "AppliedGenerationWentBackwards",
-                          "AutomationStuck", "ProbeFailureRatioHigh"}
+                          "AutomationStuck", "ProbeFailureRatioHigh", "FleetCollapsedAfterDNS"}
     tests = yaml.safe_load((ROOT / "images/prometheus/alerts.test.yml").read_text())
     tested = {t["alertname"] for case in tests["tests"] for t in case["alert_rule_test"]}
     assert tested == set(names)
