@@ -65,7 +65,7 @@ def _panel(y0: float, title: str, axis: _Axis, windows, marks, body: str, ylabel
 MAX_EVENT_ROWS = MAX_ROWS  # the events table's bound; events.jsonl has them all
 
 CASCADE_COLLAPSED = 0.5    # the detector's collapse threshold (lab/core/cascade.py), drawn
-FLEET_COLORS = {"goodput": "#d62728", "capacity": "#1f77b4", "out": "#ff7f0e"}
+FLEET_COLORS = {"goodput": "#222222", "capacity": "#00897b", "out": "#e91e63"}
 
 
 def _panel_y(k: int) -> float:
@@ -113,8 +113,8 @@ def _cascade_verdict(c: dict, t0: float) -> str:
         parts.append(f"lowest healthy capacity {low:.0%}, at most "
                      f"{c.get('leases_lapsed_max', 0)} leases lapsed in a window")
     text = "; ".join(parts) + "."
-    if c.get("reason"):
-        text += f" ({c['reason']})"
+    if metastable is None and c.get("reason"):     # why undecided (the detector's words
+        text += f" ({c['reason']})"                # print run-clock times: only then)
     cls = "bad" if metastable else "ok" if metastable is False else ""
     return f'<p class="cascade {cls}">{_esc(text)}</p>'
 
