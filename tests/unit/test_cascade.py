@@ -4,10 +4,12 @@ after DNS is back; which remediations end that and which only shorten it; the de
 judges it, on hand-made windows; the outage length that tips the fleet."""
 
 import dataclasses
+import random
 
 import pytest
 
-from lab.core.cascade import CascadeParams, Thresholds, Window, cascade_summary, detect
+from lab.core.cascade import (Cascade, CascadeParams, LeaseService, ManagerLoop, Thresholds,
+                              Window, cascade_summary, detect)
 from lab.sim.cascade import (OUTAGE_START_S, collapses, grace_s, simulate_cascade,
                              tipping_outage_s)
 
@@ -260,3 +262,63 @@ def test_outage_must_fit_the_run():
     with pytest.raises(ValueError, match="within"):
         simulate_cascade(P, (30.0, 900.0), duration_s=600.0)
     assert OUTAGE_START_S > P.lease_ttl_s      # a steady fleet before the endpoint empties
+
+
+# -- the manager against a port (what the real fleet manager runs) --------------------------
+class SlowPort(LeaseService):
+    """The in-process service behind a slow network: every completion reaches the manager
+    ``delay`` steps late; ``refuse`` turns every request into a failure at the next step."""
+
+    def __init__(self, p, delay=0, refuse=False):
+        super().__init__(p)
+        self.delay, self.refuse, self.wire, self.refused = delay, refuse, [], []
+
+    def submit(self, batch):
+        if self.refuse:
+            self.refused.append(batch)
+        else:
+            super().submit(batch)
+
+    def completions(self, step):
+        self.wire += [(step + self.delay, c) for c in super().completions(step)]
+        now = [c for at, c in self.wire if at <= step]
+        self.wire = [(at, c) for at, c in self.wire if at > step]
+        return now
+
+    def failed(self, step):
+        out, self.refused = self.refused, []
+        return out
+
+
+def port_run(port_of, duration_s=40.0):
+    port = port_of(P)
+    loop = ManagerLoop(P, leases=port, resolves=lambda t: True, random=lambda: 0.5)
+    loop.advance_to(duration_s)
+    return loop.windows
+
+
+def test_the_simulation_is_the_manager_loop_with_the_service_in_process():
+    a = Cascade(P, resolves=lambda t: not 30 <= t < 45, random=random.Random(3).random)
+    b = ManagerLoop(P, leases=LeaseService(P), resolves=lambda t: not 30 <= t < 45,
+                    random=random.Random(3).random)
+    a.advance_to(120.0)
+    b.advance_to(120.0)
+    assert a.windows == b.windows
+
+
+def test_a_completion_that_reaches_the_manager_after_its_deadline_is_of_no_use():
+    """The manager judges replies itself (a real service's can arrive late): with every
+    reply a second later than the renewal timeout (6 s), no lease is ever renewed: every
+    one lapses; re-establishments (10 s timeout) still get through."""
+    late = port_run(lambda p: SlowPort(p, delay=round((p.renew_timeout_s + 1) / p.step_s)))
+    assert sum(w.renewals_ok for w in late) == 0
+    assert sum(w.lapsed for w in late) >= P.hosts
+    assert sum(w.reestablish_completed for w in late) > 0
+    prompt = port_run(lambda p: SlowPort(p, delay=2))
+    assert all(w.healthy_capacity == 1.0 for w in prompt)
+
+
+def test_refused_work_fails_at_once_and_is_retried():
+    ws = port_run(lambda p: SlowPort(p, refuse=True), duration_s=20.0)
+    assert ws[0].renewals_failed > P.hosts / P.renew_period_s * P.window_s  # retries too
+    assert ws[-1].leases_held == 0 and ws[-1].reestablish_timed_out > 0
