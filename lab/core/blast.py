@@ -206,7 +206,8 @@ def summarize_fold(f: Fold, *, backend: str, seed: int, status: str | None = Non
     # does; one that cannot be judged is an error, never a pass.
     fleet = None
     if cascade is not None:
-        fleet = cascade_judge.judge(f.retained, **cascade)
+        fleet = cascade_judge.judge(f.retained, **cascade,
+                                    origin=f.t_first if f.t_first is not None else 0.0)
         if status is None and fleet["metastable"] is None:
             problems.append(f"the cascade could not be judged: {fleet['reason']}")
     metastable = fleet is not None and fleet["metastable"] is True

@@ -18,8 +18,9 @@ from lab.core.history import Event, Kind
 WINDOW_FIELDS = tuple(f.name for f in dataclasses.fields(Window))
 
 
-def windows_of(events: Iterable[Event]) -> list[Window]:
-    """The fleet's windows on the run's clock, in order; a malformed one is left out."""
+def windows_of(events: Iterable[Event], origin: float = 0.0) -> list[Window]:
+    """The fleet's windows on the run's clock (minus ``origin``), in order; a malformed one
+    is left out."""
     out = []
     for e in events:
         if e.kind is not Kind.CASCADE_WINDOW:
@@ -29,11 +30,12 @@ def windows_of(events: Iterable[Event]) -> list[Window]:
             span = float(w.t1) - float(w.t0)
         except (KeyError, TypeError, ValueError):
             continue
-        out.append(dataclasses.replace(w, t0=round(e.t - span, 3), t1=round(e.t, 3)))
+        end = e.t - origin
+        out.append(dataclasses.replace(w, t0=round(end - span, 3), t1=round(end, 3)))
     return sorted(out, key=lambda w: w.t0)
 
 
-def dns_restored_at(events: Iterable[Event]) -> tuple[float | None, bool]:
+def dns_restored_at(events: Iterable[Event], origin: float = 0.0) -> tuple[float | None, bool]:
     """(when the manager's lookup last came back with addresses after failing, whether it
     ever failed). (None, True): it failed and never came back; (None, False): it never
     failed (and the time is the manager's first lookup, if any)."""
@@ -45,17 +47,18 @@ def dns_restored_at(events: Iterable[Event]) -> tuple[float | None, bool]:
         elif failed and restored is None:
             restored = e.t
     if not failed:
-        return (lookups[0].t if lookups else None), False
-    return restored, True
+        return (round(lookups[0].t - origin, 3) if lookups else None), False
+    return (None if restored is None else round(restored - origin, 3)), True
 
 
 def judge(events: list[Event], *, renew_period_s: float, lease_ttl_s: float,
-          thresholds: Thresholds = Thresholds()) -> dict:
+          origin: float = 0.0, thresholds: Thresholds = Thresholds()) -> dict:
     """The summary's ``cascade``: ``cascade_summary`` over the run's windows, judged from
     one lease TTL after DNS came back for the fleet (or after its first lookup, when DNS
-    never failed it). ``metastable`` None says why in ``reason``."""
-    windows = windows_of(events)
-    restored, failed = dns_restored_at(events)
+    never failed it). Times are seconds after ``origin`` (the history's first event, as in
+    the summary's timeline). ``metastable`` None says why in ``reason``."""
+    windows = windows_of(events, origin)
+    restored, failed = dns_restored_at(events, origin)
     if not windows:
         return {"metastable": None, "dns_restored_at_s": restored, "recovered_at_s": None,
                 "goodput_windows": [], "leases_lapsed_max": 0, "healthy_capacity_min": None,

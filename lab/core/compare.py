@@ -134,7 +134,8 @@ def cascade_cells(summary: dict, events: list[Event]) -> dict | None:
     fleet = summary.get("cascade")
     if not fleet:
         return None
-    windows = cascade_judge.windows_of(events)
+    t_first = min((e.t for e in events), default=0.0)
+    windows = cascade_judge.windows_of(events, t_first)
     back = fleet.get("dns_restored_at_s")
     after = [w for w in windows if back is not None and w.t0 >= back - 1e-9]
     lapsed = sum(w.lapsed for w in windows)
