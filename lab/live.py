@@ -81,6 +81,8 @@ def plain_line(v: View, wall: float | None = None) -> str:
     parts.append(" ".join(eps))
     if v.enactors:
         parts.append(" ".join(f"{e.name} {e.text()}" for e in v.enactors))
+    if v.fleet is not None:
+        parts.append(v.fleet.text())
     parts.append("faults: " + (", ".join(f.text() for f in v.faults) or "none"))
     parts.append("violations: " + (", ".join(x.name for x in v.violations) or "none"))
     if v.alerts:
@@ -198,6 +200,11 @@ def render(v: View):
     grid.add_row(enactors, faults)
 
     log = Text()
+    if v.fleet is not None:
+        log.append("fleet: ", style="bold")
+        log.append(v.fleet.text().removeprefix("fleet "),
+                   style="bold red" if v.fleet.collapsed else "green")
+        log.append("\n")
     log.append("violations: ", style="bold")
     if v.violations:
         for x in v.violations:

@@ -120,6 +120,35 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class FleetView:
+    """The cascade's fleet, from its last window and lookup (lab/core/cascade.py)."""
+    goodput: float | None          # the last window's fleet goodput (1.0: steady renewals)
+    capacity: float | None         # hosts in service / hosts
+    out_of_service: int | None
+    manager_queue: int | None
+    dns_ok: bool | None            # the manager's latest lookup found addresses
+    restarted: bool = False        # the operator restarted the manager
+
+    @property
+    def collapsed(self) -> bool:
+        return self.goodput is not None and self.goodput < 0.5 and bool(self.dns_ok)
+
+    def text(self) -> str:
+        """Compact: ``fleet goodput 0.00 capacity 0% out 2000 queue 1800 dns ok``."""
+        g = "-" if self.goodput is None else f"{self.goodput:.2f}"
+        c = "-" if self.capacity is None else f"{self.capacity:.0%}"
+        s = f"fleet goodput {g} capacity {c}"
+        if self.out_of_service:
+            s += f" out {self.out_of_service}"
+        if self.manager_queue:
+            s += f" queue {self.manager_queue}"
+        s += " dns " + {True: "ok", False: "NONE", None: "-"}[self.dns_ok]
+        if self.collapsed:
+            s += " COLLAPSED"
+        return s + (" (manager restarted)" if self.restarted else "")
+
+
+@dataclass(frozen=True)
 class View:
     title: str
     label: str
@@ -134,13 +163,15 @@ class View:
     violations: tuple[Violation, ...]
     alerts: tuple[Alert, ...]
     events: int
+    fleet: FleetView | None = None     # a cascade's fleet (None: no fleet reported)
 
     def notable(self) -> tuple:
         """What, when it changes, is worth telling at once: the phase, emptied endpoints,
-        violations, pages, stuck enactors."""
+        violations, pages, stuck enactors, a fleet collapsing or recovering."""
         return (self.phase, tuple(e.name for e in self.endpoints if e.empty),
                 tuple(v.name for v in self.violations), len(self.alerts),
-                tuple(e.name for e in self.enactors if e.state is EnactorState.STUCK))
+                tuple(e.name for e in self.enactors if e.state is EnactorState.STUCK),
+                self.fleet is not None and self.fleet.collapsed)
 
 
 def planned_seconds(scenario, phase: str, emptied: bool) -> float | None:
@@ -217,6 +248,9 @@ class LiveState:
         self._checked = True
         self._violations: tuple[Violation, ...] = ()
         self._alerts: list[Alert] = []
+        self._fleet: dict | None = None        # the fleet's last window
+        self._fleet_dns: bool | None = None
+        self._restarted = False
 
     # -- the fold ------------------------------------------------------------------------
     def add(self, e: Event) -> None:
@@ -228,6 +262,12 @@ class LiveState:
         k = e.kind
         if k is Kind.PROBE:
             self._probe(e)
+        elif k is Kind.CASCADE_WINDOW:
+            self._fleet = d
+        elif k is Kind.CASCADE_DNS:
+            self._fleet_dns = bool(d.get("ok"))
+        elif k is Kind.MANAGER_RESTARTED:
+            self._restarted = True
         elif k is Kind.PHASE:
             self.phase, self.phase_t = d.get("phase"), e.t
         elif k in (Kind.ENDPOINT_APPLIED, Kind.REPAIRED):
@@ -375,7 +415,18 @@ class LiveState:
             now=now, groups=tuple(self._group(g, now) for g in sorted(self._buckets)),
             endpoints=self._endpoints(), enactors=self._enactor_views(now),
             faults=self._fault_views(now), violations=violations,
-            alerts=tuple(self._alerts), events=self.events)
+            alerts=tuple(self._alerts), events=self.events, fleet=self._fleet_view())
+
+    def _fleet_view(self) -> FleetView | None:
+        w = self._fleet
+        if w is None and self._fleet_dns is None:
+            return None
+
+        def num(key):
+            x = (w or {}).get(key)
+            return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+        return FleetView(num("fleet_goodput"), num("healthy_capacity"), num("out_of_service"),
+                         num("manager_queue"), self._fleet_dns, self._restarted)
 
     def _group(self, name: str, now: float) -> GroupView:
         buckets = self._buckets[name]

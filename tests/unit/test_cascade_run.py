@@ -155,3 +155,25 @@ def test_expect_metastable_needs_a_cascade(tmp_path):
     path.write_text(text)
     with pytest.raises(ExperimentError, match="needs a cascade: section"):
         load(path)
+
+
+def test_the_live_view_shows_the_fleet_collapsed_after_dns_is_back(collapsed):
+    from lab.core.live import LiveState
+    from lab.live import plain_line, render
+    summary, events = collapsed
+    state = LiveState(load(CASCADE))
+    t_back = None
+    for e in sorted(events, key=lambda e: e.t):
+        state.add(e)
+        if e.kind is Kind.CASCADE_DNS and e.data["ok"] and t_back is None and \
+                any(x.kind is Kind.CASCADE_DNS and not x.data["ok"] for x in events
+                    if x.t < e.t):
+            t_back = e.t
+    v = state.view()
+    assert v.fleet is not None and v.fleet.collapsed and v.fleet.dns_ok
+    line = plain_line(v)
+    assert "fleet goodput 0.00 capacity 0% out 2000" in line and "COLLAPSED" in line
+    from rich.console import Console
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))
+    console.print(render(v))
+    assert "COLLAPSED" in console.export_text()
