@@ -311,7 +311,8 @@ class FleetRunner:
             await asyncio.sleep(max(0.0, step_s - (self.clock() - began)))
 
     # -- the clock ----------------------------------------------------------------------
-    async def run(self, *, max_seconds: float, restart_event=None, stop_event=None) -> None:
+    async def run(self, *, max_seconds: float, restart_event=None, stop_event=None,
+                  remediate_event=None) -> None:
         step_s, model = self.p.step_s, self.loop
         executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lookup")
         try:
@@ -329,6 +330,8 @@ class FleetRunner:
                 if restart_event is not None and restart_event.is_set():
                     restart_event.clear()
                     self._restart = True
+                if remediate_event is not None and remediate_event.is_set():
+                    self._remediate = True
                 now = self.model_now()
                 if now >= max_seconds:
                     return
@@ -358,7 +361,7 @@ class FleetRunner:
 
 async def manage_fleet(params: CascadeParams, *, resolve: Callable[[], list], port: int,
                        emit: Callable[..., None], seed: int, max_seconds: float,
-                       restart_event=None, stop_event=None,
+                       restart_event=None, stop_event=None, remediate_event=None,
                        runner: list | None = None, log: Callable[[str], None] = _stderr) -> dict:
     """The fleet manager for ``max_seconds``; returns what it did (steps, its worst lag,
     connections, restarts, its CPU seconds). ``runner``, when given, receives the
@@ -368,7 +371,7 @@ async def manage_fleet(params: CascadeParams, *, resolve: Callable[[], list], po
         runner.append(fleet)
     cpu0 = _cpu_s()
     await fleet.run(max_seconds=max_seconds, restart_event=restart_event,
-                    stop_event=stop_event)
+                    stop_event=stop_event, remediate_event=remediate_event)
     return {"steps": fleet.loop.step_no, "max_lag_s": round(fleet.max_lag_s, 3),
             "connects": fleet.leases.connects,
             "connect_failures": fleet.leases.connect_failures,
@@ -378,12 +381,15 @@ async def manage_fleet(params: CascadeParams, *, resolve: Callable[[], list], po
 
 def run_fleet_manager(params: CascadeParams, *, resolve: Callable[[], list], port: int,
                       emit: Callable[..., None], seed: int, max_seconds: float,
-                      restart_event=None, stop_event=None) -> dict:
-    """The worker's entry point. ``restart_event`` / ``stop_event``: ``threading.Event``s a
-    signal handler may set (SIGHUP: restart the manager; SIGTERM: stop)."""
+                      restart_event=None, stop_event=None, remediate_event=None) -> dict:
+    """The worker's entry point. ``restart_event`` / ``stop_event`` / ``remediate_event``:
+    ``threading.Event``s a signal handler may set (SIGHUP: restart the manager, cleared when
+    taken; SIGTERM: stop; the operator switching the remediations on, which otherwise come
+    at ``params.remediations_at_s`` -- pass a far one, e.g. 1e9, to leave them to the
+    lever)."""
     return asyncio.run(manage_fleet(params, resolve=resolve, port=port, emit=emit, seed=seed,
                                     max_seconds=max_seconds, restart_event=restart_event,
-                                    stop_event=stop_event))
+                                    stop_event=stop_event, remediate_event=remediate_event))
 
 
 def _cpu_s() -> float:
