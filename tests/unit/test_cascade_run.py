@@ -177,3 +177,27 @@ def test_the_live_view_shows_the_fleet_collapsed_after_dns_is_back(collapsed):
     console = Console(width=200, record=True, file=open("/dev/null", "w"))
     console.print(render(v))
     assert "COLLAPSED" in console.export_text()
+
+
+def test_windows_written_a_few_milliseconds_late_stay_contiguous():
+    """A real manager writes each window's event a little after the window ended; the
+    judge puts the windows on the run's clock with one offset, so no jitter opens a gap
+    (which would end a stretch of low goodput and leave the fleet undecided)."""
+    import random
+
+    from lab.core import cascade_judge
+    from lab.core.cascade import CascadeParams
+    from lab.core.history import Event
+    from lab.sim.cascade import simulate_cascade
+    run = simulate_cascade(CascadeParams(), (30.0, 75.0), duration_s=200.0)
+    rng = random.Random(3)
+    start = 1_800_000_000.0
+    events = [Event(start + 75.0, "fleet-manager", Kind.CASCADE_DNS, {"ok": True}),
+              Event(start + 30.0, "fleet-manager", Kind.CASCADE_DNS, {"ok": False}),
+              Event(start, "fleet-manager", Kind.CASCADE_DNS, {"ok": True})]
+    events += [Event(start + w.t1 + 0.002 + 0.03 * rng.random(), "fleet-manager",
+                     Kind.CASCADE_WINDOW, dataclasses.asdict(w)) for w in run.windows]
+    ws = cascade_judge.windows_of(events, start)
+    assert all(a.t1 == b.t0 for a, b in zip(ws, ws[1:]))
+    judged = cascade_judge.judge(events, renew_period_s=5.0, lease_ttl_s=15.0, origin=start)
+    assert judged["metastable"] is True and judged["dns_restored_at_s"] == 75.0
