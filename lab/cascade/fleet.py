@@ -170,9 +170,11 @@ class RemoteLeases:
             writer.transport.abort()
             return
         lane.writer, lane.state = writer, "up"
-        for line in lane.pending:
+        pending, lane.pending = lane.pending, []
+        for line in pending:
+            if lane.generation != generation:
+                return                           # closed while flushing: failed already
             self._write(lane, line)
-        lane.pending = []
         why = "the service closed the connection"
         try:
             while lane.generation == generation:
