@@ -129,6 +129,11 @@ def _cascade_panels(summary: dict, f: Fold, t0: float, axis: "_Axis", windows,
     fleet = cascade_judge.windows_of(f.retained) if isinstance(c, dict) else []
     if not fleet:
         return [], "", ""
+    # The summary's cascade times count from the history's first event (as its timeline
+    # does); the panels draw on the history's own clock.
+    origin = f.t_first if f.t_first is not None else 0.0
+    c = {**c, **{k: c[k] + origin for k in ("dns_restored_at_s", "recovered_at_s")
+                 if isinstance(c.get(k), (int, float))}}
     t_end = f.t_last if f.t_last is not None else fleet[-1].t1
     shaded = windows + _lookup_gaps(f.retained, t0, t_end)
     marks = list(marks)
