@@ -17,8 +17,8 @@ import dns.query
 from lab import config
 from lab.backends import SERVICES, plans_backend
 from lab.core.enactor import repair
-from lab.core.experiment import (ENACTOR_POLL_S, MAX_DURATION_S, PROBE_TIMEOUT_S,
-                                 SERVE_STALE_EXTENSIONS)
+from lab.core.experiment import (DNS_MITIGATIONS, ENACTOR_POLL_S, MAX_DURATION_S,
+                                 PROBE_TIMEOUT_S, SERVE_STALE_EXTENSIONS)
 from lab.core.faults import FaultKind
 from lab.core.plan import DEFAULT_ENDPOINTS
 from lab.core.ports import TransientError
@@ -81,6 +81,13 @@ def signals_ignored():
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def enactor_mitigations(s) -> tuple[str, ...]:
+    """What an enactor worker is told to switch on: the DNS safeguards only (the cascade's
+    remediations act on the fleet manager and the lease service; an enactor refuses a name
+    it does not know)."""
+    return tuple(m for m in s.mitigations if m in DNS_MITIGATIONS)
 
 
 class RealClock:
@@ -245,7 +252,8 @@ class DockerWorld:
         for i, name in enumerate(s.enactors):
             self._start(name, EnactorSpec(
                 name=name, store=self.store_address, backend=s.backend, auth=self.pdns,
-                zone_store=self.zone_store, mitigations=tuple(s.mitigations),
+                zone_store=self.zone_store,
+                mitigations=enactor_mitigations(s),
                 interlock_max_removed=s.interlock_max_removed_fraction,
                 keep=s.keep_generations, empty_answer=s.empty_answer, alias=s.alias,
                 ttl=s.record_ttl_s, poll_s=ENACTOR_POLL_S, max_seconds=bound,

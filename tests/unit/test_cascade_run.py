@@ -201,3 +201,15 @@ def test_windows_written_a_few_milliseconds_late_stay_contiguous():
     assert all(a.t1 == b.t0 for a, b in zip(ws, ws[1:]))
     judged = cascade_judge.judge(events, renew_period_s=5.0, lease_ttl_s=15.0, origin=start)
     assert judged["metastable"] is True and judged["dns_restored_at_s"] == 75.0
+
+
+def test_enactor_workers_are_told_only_the_dns_safeguards(tmp_path):
+    """A cascade remediation reaching an enactor worker stopped a real comparison (the
+    worker refuses a safeguard it does not know): the runner passes the DNS ones only, and
+    those are exactly what the worker accepts."""
+    from lab.core.enactor import Safeguards
+    from lab.core.experiment import CASCADE_MITIGATIONS, DNS_MITIGATIONS
+    from lab.run import enactor_mitigations
+    assert set(DNS_MITIGATIONS) == set(Safeguards.NAMES) | {"interlock", "serve-stale"}
+    s = compare.scenario_for(load(CASCADE), ("fencing", *CASCADE_MITIGATIONS))
+    assert enactor_mitigations(s) == ("fencing",)
