@@ -213,3 +213,24 @@ def test_enactor_workers_are_told_only_the_dns_safeguards(tmp_path):
     assert set(DNS_MITIGATIONS) == set(Safeguards.NAMES) | {"interlock", "serve-stale"}
     s = compare.scenario_for(load(CASCADE), ("fencing", *CASCADE_MITIGATIONS))
     assert enactor_mitigations(s) == ("fencing",)
+
+
+def test_switched_on_mid_collapse_shedding_ends_it_throttling_only_shortens_it(tmp_path):
+    """benchmarks/cascade-late.yaml: the remediations 45 s after the repair, once the
+    collapse is established (README, "The outage's second act")."""
+    late = load(ROOT / "benchmarks" / "cascade-late.yaml")
+    got = {}
+    for name in ("none", "admission-control", "lifo-shedding"):
+        parts = () if name == "none" else (name,)
+        out = tmp_path / name
+        simulate(compare.scenario_for(late, parts), out, echo=quiet)
+        got[name] = compare.row_for(name, out)["cascade"]
+    assert got["none"]["metastable"] is True and got["none"]["recovered_after_dns_s"] is None
+    # throttling the client stops the storm but not the service's backlog: still
+    # metastable, recovered only later
+    assert got["admission-control"]["metastable"] is True
+    assert got["admission-control"]["recovered_after_dns_s"] is not None
+    # shedding the stale work ends it
+    assert got["lifo-shedding"]["metastable"] is False
+    assert got["lifo-shedding"]["recovered_after_dns_s"] < \
+        got["admission-control"]["recovered_after_dns_s"]
