@@ -107,14 +107,16 @@ class Front:
         self.backlog = 0                        # live entries
         self.budget = 0.0
         if not propagated_at_start:
-            for h in range(hosts):
-                self._enqueue(h)
+            self._enqueue(range(hosts))
 
     # -- network state ----------------------------------------------------------------------
-    def _enqueue(self, h: int) -> None:
-        self.qpos[h] = self.base + len(self.queue)
-        self.queue.append(h)
-        self.backlog += 1
+    def _enqueue(self, hosts) -> None:
+        qpos, i = self.qpos, self.base + len(self.queue)
+        for h in hosts:
+            qpos[h] = i
+            i += 1
+        self.queue.extend(hosts)
+        self.backlog += len(hosts)
 
     def _propagate(self, dt: float) -> None:
         if not self.backlog:                    # only skipped entries left, if any
@@ -124,6 +126,7 @@ class Front:
             return
         budget = self.budget + self.p.propagate_per_s * dt
         queue, qpos, propagated = self.queue, self.qpos, self.propagated
+        watched, watch = self.watched, self.watch
         i, base, done = self.head, self.base, 0
         end = len(queue)
         while budget >= 1.0 and i < end:
@@ -131,7 +134,9 @@ class Front:
             if qpos[h] == base + i:
                 qpos[h] = -1
                 propagated[h] = 1
-                self._watch(h)
+                if not watched[h]:
+                    watched[h] = 1
+                    watch.append(h)
                 done += 1
                 budget -= 1.0
             i += 1
@@ -153,16 +158,11 @@ class Front:
         return [h for i, h in enumerate(self.queue[self.head:], self.head)
                 if qpos[h] == base + i]
 
-    def _watch(self, h: int) -> None:
-        if not self.watched[h]:
-            self.watched[h] = 1
-            self.watch.append(h)
-
     # -- the fleet's changes ----------------------------------------------------------------
     def _changes(self, lapsed: set[int]) -> list[int]:
         """Apply the hosts that entered the lapsed set; return those that left it, sorted."""
         prev = self.prev
-        if not lapsed and not prev:
+        if len(lapsed) == len(prev) and lapsed == prev:     # one pass in C, no copies
             return []
         entered, left = lapsed - prev, prev - lapsed
         if entered and (min(entered) < 0 or max(entered) >= self.hosts):
@@ -170,18 +170,26 @@ class Front:
             raise ValueError(f"front: lapsed host {bad[0]} is not one of the "
                              f"{self.hosts} hosts (0..{self.hosts - 1})")
         flag, propagated, qpos = self.lapsed, self.propagated, self.qpos
+        watched, watch = self.watched, self.watch       # their views can change
+        lost = dropped = 0
         for h in entered:
             flag[h] = 1
             if propagated[h]:
                 propagated[h] = 0
-                self.n_propagated -= 1
+                lost += 1
             elif qpos[h] >= 0:
                 qpos[h] = -1                    # its entry is skipped at the head
-                self.backlog -= 1
-            self._watch(h)
+                dropped += 1
+            if not watched[h]:
+                watched[h] = 1
+                watch.append(h)
         for h in left:
             flag[h] = 0
-            self._watch(h)
+            if not watched[h]:
+                watched[h] = 1
+                watch.append(h)
+        self.n_propagated -= lost
+        self.backlog -= dropped
         self.n_lapsed += len(entered) - len(left)
         self.prev = set(lapsed)
         return sorted(left)
@@ -219,15 +227,15 @@ class Front:
 
     # -- the world's call -------------------------------------------------------------------
     def observe(self, t: float, lapsed: set[int]) -> FrontWindow | None:
-        """The fleet at model time ``t``: its hosts whose lease is lapsed. Returns the
-        balancer's view when a health check was due (at or before ``t``), else None."""
+        """The fleet at model time ``t``: its hosts whose lease is lapsed (read and copied,
+        so the fleet's own live set will do). Returns the balancer's view when a health
+        check was due (at or before ``t``), else None."""
         if t < self.t - _EPS:
             raise ValueError(f"front: time went back from {self.t} to {t}")
         dt = max(0.0, t - self.t)
         returned = self._changes(lapsed)
         self._propagate(dt)
-        for h in returned:
-            self._enqueue(h)
+        self._enqueue(returned)
         self.t = t
         due = int((t + _EPS) // self.p.check_s) - self.checks
         if due <= 0:
