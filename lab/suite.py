@@ -12,6 +12,7 @@ from typing import Callable, NamedTuple
 
 from lab.errors import LabError
 from lab.report import render_junit
+from lab.core.experiment import CASCADE_MITIGATIONS
 from lab.scenario import Scenario, load
 
 
@@ -89,6 +90,18 @@ def plan_text(path: Path, s: Scenario) -> str:
         lines.append(f"    [{i}] {when}: {what}")
     if not s.faults:
         lines.append("    (no faults)")
+    if s.cascade is not None:
+        p = s.cascade.params
+        on = [m for m in s.mitigations if m in CASCADE_MITIGATIONS]
+        lines.append(f"  cascade: a lease service ({p.capacity} slots x {p.base_s:g} s a unit) "
+                     f"behind the regional endpoints and a fleet manager renewing {p.hosts} "
+                     f"leases every {p.renew_period_s:g} s (TTL {p.lease_ttl_s:g} s) through "
+                     f"them; remediations: {', '.join(on) or 'none'}"
+                     + ("" if s.cascade.remediations_after_repair_s is None or not on else
+                        f" (on {s.cascade.remediations_after_repair_s:g} s after the repair)")
+                     + (f"; the operator restarts the manager "
+                        f"{s.cascade.restart_after_repair_s:g} s after the repair"
+                        if "restart-manager" in on else ""))
     lines.append(f"  observe: {s.hold_stuck_s} s after an endpoint is emptied"
                  + (f"; repair: operator repair; recover: {s.recovery_window_s} s"
                     if s.repair else "; no repair"))

@@ -234,3 +234,14 @@ def test_switched_on_mid_collapse_shedding_ends_it_throttling_only_shortens_it(t
     assert got["lifo-shedding"]["metastable"] is False
     assert got["lifo-shedding"]["recovered_after_dns_s"] < \
         got["admission-control"]["recovered_after_dns_s"]
+
+
+def test_the_dry_run_says_what_the_cascade_will_do():
+    from lab import suite
+    s = compare.scenario_for(load(CASCADE), ("admission-control", "restart-manager"))
+    text = suite.plan_text(CASCADE, s)
+    assert "a fleet manager renewing 2000 leases every 5 s (TTL 15 s)" in text
+    assert "remediations: admission-control, restart-manager" in text
+    assert "restarts the manager 30 s after the repair" in text
+    assert "cascade:" not in suite.plan_text(CASCADE, load(ROOT / "experiments" /
+                                                          "dynamodb-race.yaml"))
