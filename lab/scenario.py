@@ -213,6 +213,16 @@ def _differs(at: Origin, raw) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _section_key(at: Origin, section: str, key, known: tuple) -> str:
+    """``file:line`` of a key of a mapping section; a key the section does not have is
+    refused by name, with the nearest one it has."""
+    if key not in known:
+        near = difflib.get_close_matches(str(key).lower(), known, 1)
+        raise ExperimentError(f"{at(section, key)}: {section}: unknown field {_shown(key)}"
+                              + (f"; did you mean {near[0]!r}?" if near else ""))
+    return at(section, key)
+
+
 def _backends(at: Origin, raw) -> tuple[Backend, ...]:
     if raw is None:
         return tuple(Backend)
@@ -248,15 +258,10 @@ def _cascade(at: Origin, raw) -> CascadeSetup | None:
     if not isinstance(raw, dict):
         raise ExperimentError(f"{at('cascade')}: field 'cascade' must be a mapping (hosts:, "
                               f"renew_period_s:, capacity:, ...), not {_shown(raw)}")
-    known = (*CASCADE_FIELDS, "retry", *CASCADE_TIMES)
     params: dict = {}
     times: dict = {}
     for key, value in raw.items():
-        where = at("cascade", key)
-        if key not in known:
-            near = difflib.get_close_matches(str(key).lower(), known, 1)
-            raise ExperimentError(f"{where}: cascade: unknown field {_shown(key)}"
-                                  + (f"; did you mean {near[0]!r}?" if near else ""))
+        where = _section_key(at, "cascade", key, (*CASCADE_FIELDS, "retry", *CASCADE_TIMES))
         if key == "retry":
             if value not in CASCADE_RETRIES:
                 raise ExperimentError(f"{where}: cascade.retry: must be one of "
@@ -291,14 +296,9 @@ def _search(at: Origin, raw, enactors: list[str]) -> FaultSpace | None:
     if not isinstance(raw, dict):
         raise ExperimentError(f"{at('search')}: field 'search' must be a mapping (window_s:, "
                               f"max_seconds:, kinds:, ...), not {_shown(raw)}")
-    known = (*SEARCH_NUMBERS, *SEARCH_COUNTS, *SEARCH_LISTS)
     values: dict = {}
     for key, value in raw.items():
-        where = at("search", key)
-        if key not in known:
-            near = difflib.get_close_matches(str(key).lower(), known, 1)
-            raise ExperimentError(f"{where}: search: unknown field {_shown(key)}"
-                                  + (f"; did you mean {near[0]!r}?" if near else ""))
+        where = _section_key(at, "search", key, (*SEARCH_NUMBERS, *SEARCH_COUNTS, *SEARCH_LISTS))
         if key in SEARCH_NUMBERS:
             lo, hi = SEARCH_NUMBERS[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or \

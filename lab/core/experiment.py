@@ -10,6 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lab.core.cascade import Remediation
 from lab.core.faults import Fault
 from lab.core.verdict import Expect
 from lab.errors import ExperimentError
@@ -66,8 +67,7 @@ class Mitigation(StrEnum):
 
 BACKENDS = tuple(b.value for b in Backend)
 MITIGATIONS = tuple(m.value for m in Mitigation)
-CASCADE_MITIGATIONS = ("admission-control", "velocity-control", "backoff-budget",
-                       "lifo-shedding", "deadline-shedding", "restart-manager")
+CASCADE_MITIGATIONS = tuple(r.value for r in Remediation)   # the model's own names
 DNS_MITIGATIONS = tuple(m for m in MITIGATIONS if m not in CASCADE_MITIGATIONS)
 # Negative TTLs a backend fixes whatever the zone asks: CoreDNS's etcd plugin synthesizes the
 # SOA of its empty answers with a 30 s minimum (plugin/etcd MinTTL in CoreDNS 1.15.0).

@@ -23,19 +23,9 @@ import tempfile
 from pathlib import Path
 
 from lab.errors import LabError
+from lab.sim.cascade import OUTAGE_START_S, bisect, collapses
 
 TIPPING = "tipping-point"
-STEADY_S = 30.0          # a steady fleet before the outage
-
-
-def _collapses(params, outage_s: float, *, seed: int, observe_s: float) -> bool | None:
-    from lab.sim.cascade import simulate_cascade
-    end = STEADY_S + outage_s
-    run = simulate_cascade(params, (STEADY_S, end) if outage_s > 0 else None, seed=seed,
-                           duration_s=end + observe_s)
-    return run.summary["metastable"]
-
-
 GRID_S = (0.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0,
           450.0, 600.0)
 
@@ -53,7 +43,7 @@ def tipping_point(params_at, *, seed: int, max_outage_s: float, tolerance_s: flo
     def tips(x: float) -> bool:
         x = round(x, 3)
         if x not in tried:
-            verdict = _collapses(params_at(x), x, seed=seed, observe_s=observe_s)
+            verdict = collapses(params_at(x), x, seed=seed, observe_s=observe_s)
             if verdict is None:
                 raise LabError(f"search: an outage of {x:g} s leaves the fleet undecided over "
                                f"{observe_s:g} s of observation; nothing can be concluded")
@@ -64,21 +54,13 @@ def tipping_point(params_at, *, seed: int, max_outage_s: float, tolerance_s: flo
     result, lo = None, 0.0
     for x in grid:
         if tips(x):
-            hi = x
-            while hi - lo > tolerance_s:
-                mid = (lo + hi) / 2
-                if tips(mid):
-                    hi = mid
-                else:
-                    lo = mid
-            result = round(hi, 2) if x > 0 else 0.0
+            result = round(bisect(tips, lo, x, tolerance_s), 2) if x > 0 else 0.0
             break
         lo = x
-    points = sorted(tried.items())
     if result is not None:
         for x in grid:          # past the tipping point every grid outage must tip too
             tips(x)
-        points = sorted(tried.items())
+    points = sorted(tried.items())
     monotone = all(not a or b for (_, a), (_, b) in zip(points, points[1:]))
     return {"tipping_outage_s": result, "tolerance_s": tolerance_s, "monotone": monotone,
             "tried": [{"outage_s": x, "metastable": v} for x, v in points],
@@ -126,10 +108,10 @@ def run(args, s, path, plan, out: Path, command: str) -> int:
             # run; here from the outage's end, by the same delays.
             changes = {}
             if params.restart_at_s is not None:
-                changes["restart_at_s"] = STEADY_S + outage_s + \
+                changes["restart_at_s"] = OUTAGE_START_S + outage_s + \
                     (s.cascade.restart_after_repair_s or 0.0)
             if s.cascade.remediations_after_repair_s is not None:
-                changes["remediations_at_s"] = STEADY_S + outage_s + \
+                changes["remediations_at_s"] = OUTAGE_START_S + outage_s + \
                     s.cascade.remediations_after_repair_s
             return params.replace(**changes) if changes else params
         p = params

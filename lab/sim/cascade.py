@@ -80,6 +80,12 @@ def tipping_outage_s(params: CascadeParams, lo: float, hi: float, *, seed: int =
         raise ValueError(f"cascade: an outage of {lo:g} s already tips the fleet")
     if not tips(hi):
         raise ValueError(f"cascade: an outage of {hi:g} s does not tip the fleet")
+    return bisect(tips, lo, hi, tolerance_s)
+
+
+def bisect(tips, lo: float, hi: float, tolerance_s: float) -> float:
+    """The smallest outage in (lo, hi] for which ``tips`` holds, to within ``tolerance_s``,
+    given that ``lo`` does not tip and ``hi`` does."""
     while hi - lo > tolerance_s:
         mid = (lo + hi) / 2
         if tips(mid):
