@@ -41,7 +41,9 @@ def probe_all(mode, *, clients=4, seconds=0.6, interval=0.1, timeout=0.2):
     ("wrong-id-then-right", "ok", 2, "NOERROR"),
 ])
 def test_outcomes(mode, outcome, addresses, rcode):
-    got = probe_all(mode)
+    # A reply the server does send gets a generous deadline: CI runs this tier beside
+    # the Docker tier, and a loaded machine must not turn an answer into a timeout.
+    got = probe_all(mode, timeout=0.2 if outcome == "timeout" else 2.0)
     assert got and {(g[3], g[5], g[4]) for g in got} == {(outcome, addresses, rcode)}
     assert {g[0] for g in got} == {"c0", "c1", "c2", "c3"}
     assert all(g[6] >= 0 for g in got)
