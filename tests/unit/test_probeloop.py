@@ -50,9 +50,10 @@ def test_outcomes(mode, outcome, addresses, rcode):
 
 
 def test_each_client_keeps_its_interval():
-    got = probe_all("ok", clients=5, seconds=1.0, interval=0.1)
+    got = probe_all("ok", clients=5, seconds=1.0, interval=0.1, timeout=2.0)
     per_client = {c: sum(1 for g in got if g[0] == c) for c in ("c0", "c4")}
-    assert all(8 <= n <= 11 for n in per_client.values()), per_client
+    # Never more than its interval allows; a loaded machine may make it a little late.
+    assert all(6 <= n <= 11 for n in per_client.values()), per_client
 
 
 def test_a_reply_that_breaks_the_judgement_is_malformed_and_the_loop_goes_on(monkeypatch):
@@ -62,7 +63,7 @@ def test_a_reply_that_breaks_the_judgement_is_malformed_and_the_loop_goes_on(mon
         raise RuntimeError("a bug met a reply")
 
     monkeypatch.setattr(probeloop, "judge_wire", broken)
-    got = probe_all("ok", clients=2, seconds=0.3)
+    got = probe_all("ok", clients=2, seconds=0.3, timeout=2.0)
     assert got and {g[3] for g in got} == {"malformed"}
 
 
