@@ -105,8 +105,8 @@ UNDECIDED = "—"
 # A cascade's comparison: what each remediation did to the fleet after DNS came back, and
 # what it cost.
 CASCADE_COLUMNS = ("variant", "verdict", "as expected", "metastable",
-                   "fleet recovered after DNS (s)", "goodput < 0.5 after DNS (s)",
-                   "leases lapsed (max)", "healthy capacity (min)",
+                   "leases back after DNS (s)", "fleet recovered after DNS (s)",
+                   "goodput < 0.5 after DNS (s)", "leases lapsed (max)",
                    "re-establishments / lapse", "wasted units", "shed units")
 
 
@@ -118,14 +118,15 @@ def _cascade_cells(r: dict) -> list[str]:
     if not decided or not c:
         return head + [outage_cell(r) if not decided else UNDECIDED] + [UNDECIDED] * 7
     meta = c["metastable"]
-    rec = c["recovered_after_dns_s"]
-    cap = c["healthy_capacity_min"]
     per = c["reestablish_per_lapse"]
+
+    def after_dns(value) -> str:
+        return f"not within {c['observed_after_dns_s']:g}" if value is None else f"{value:g}"
     return head + [
         "undecided" if meta is None else "yes" if meta else "no",
-        f"not within {c['observed_after_dns_s']:g}" if rec is None else f"{rec:g}",
+        after_dns(c.get("leases_back_after_dns_s")), after_dns(c["recovered_after_dns_s"]),
         f"{c['low_goodput_s']:g}", f"{c['leases_lapsed_max']}",
-        "-" if cap is None else f"{cap:.0%}", "-" if per is None else f"{per:g}",
+        "-" if per is None else f"{per:g}",
         f"{c['wasted_units']}", f"{c['shed_units']}"]
 
 
@@ -171,8 +172,10 @@ def _cells(r: dict) -> list[str]:
 def _note(doc: dict) -> str:
     if any(r.get("cascade") for r in doc["variants"]):
         return ("Metastable: the fleet's goodput stayed below half of its steady renewal work "
-                "for three renew periods after DNS answered it again. Recovered: goodput and "
-                "healthy capacity back above 0.8 and 95 % for three renew periods. Cost: "
+                "for three renew periods after DNS answered it again. Leases back: goodput "
+                "above 0.8 and 95 % of the hosts holding a lease for three renew periods (the "
+                "manager's recovery); recovered: the same with 95 % passing the front's health "
+                "checks (the capacity users see, once network state has propagated). Cost: "
                 "re-establishments started per lease that lapsed (work amplification), and the "
                 "lease service's work that finished after its client gave up (wasted) or was "
                 f"dropped unserved (shed). A run that failed reads {UNDECIDED} with the reason.")

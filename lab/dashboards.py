@@ -159,8 +159,9 @@ CASCADE = DashboardSpec(
             description="Goodput: lease work that helped a host in the last 5 s window, over "
                         "the full fleet's steady renewal work (100 %: steady; below 50 % for "
                         "three renew periods after DNS is back: metastable, the "
-                        "FleetCollapsedAfterDNS page). Healthy capacity: hosts holding a "
-                        "lease."),
+                        "FleetCollapsedAfterDNS page). Healthy capacity: hosts passing the "
+                        "front's health checks (the capacity users see: a host back in "
+                        "service waits for its network state to propagate)."),
         PanelSpec("DNS for the fleet: the manager's lookup of the endpoint", (
             Query("max by (manager) (dnslab_fleet_lookup_ok)", "{{manager}}"),),
             kind="state-timeline",
@@ -175,8 +176,11 @@ CASCADE = DashboardSpec(
             description="Work units the lease service finished per second: useful, wasted "
                         "(served after its client gave up), shed; goodput is the useful work "
                         "of the last window."),
-        PanelSpec("Leases held, out of service, and lapsing", (
+        PanelSpec("Leases held, healthy, out of service, and lapsing", (
             Query("sum by (manager) (dnslab_fleet_leases_held)", "held {{manager}}"),
+            Query("sum by (manager) (dnslab_fleet_hosts_healthy)", "healthy {{manager}}"),
+            Query("sum by (manager) (dnslab_fleet_propagation_backlog)",
+                  "network state not propagated {{manager}}"),
             Query("sum by (manager) (dnslab_fleet_hosts_out_of_service)",
                   "out of service {{manager}}"),
             Query("sum by (manager) (increase(dnslab_fleet_leases_lapsed_total[30s]))",

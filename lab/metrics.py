@@ -108,8 +108,16 @@ class WorkerMetrics:
                                    "full fleet's steady renewal work (1: steady, below 0.5: "
                                    "collapsed).", ["manager"], registry=r)
         self.capacity = Gauge("dnslab_fleet_healthy_capacity_ratio",
-                              "Share of the fleet's hosts holding a lease at the end of the "
-                              "last window.", ["manager"], registry=r)
+                              "Share of the fleet's hosts passing the front's health checks "
+                              "at the end of the last window (the capacity users see).",
+                              ["manager"], registry=r)
+        self.healthy = Gauge("dnslab_fleet_hosts_healthy",
+                             "Hosts passing the front's health checks at the end of the last "
+                             "window.", ["manager"], registry=r)
+        self.backlog = Gauge("dnslab_fleet_propagation_backlog",
+                             "Hosts back in service whose network state has not propagated "
+                             "yet (their health checks fail), at the end of the last window.",
+                             ["manager"], registry=r)
         self.lookup_ok = Gauge("dnslab_fleet_lookup_ok",
                                "1 while the manager's last lookup of the endpoint got addresses.",
                                ["manager"], registry=r)
@@ -225,6 +233,8 @@ class WorkerMetrics:
         level(self.waiting, "manager_queue")
         level(self.fleet_goodput, "fleet_goodput")
         level(self.capacity, "healthy_capacity")
+        level(self.healthy, "healthy_hosts")
+        level(self.backlog, "propagation_backlog")
 
     def _service_window(self, service: str, d: dict) -> None:
         for result, key in SERVICE_WORK.items():

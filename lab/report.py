@@ -65,7 +65,8 @@ def _panel(y0: float, title: str, axis: _Axis, windows, marks, body: str, ylabel
 MAX_EVENT_ROWS = MAX_ROWS  # the events table's bound; events.jsonl has them all
 
 CASCADE_COLLAPSED = 0.5    # the detector's collapse threshold (lab/core/cascade.py), drawn
-FLEET_COLORS = {"goodput": "#222222", "capacity": "#00897b", "out": "#e91e63"}
+FLEET_COLORS = {"goodput": "#222222", "capacity": "#00897b", "out": "#e91e63",
+                "backlog": "#ff9800"}
 
 
 def _panel_y(k: int) -> float:
@@ -167,12 +168,18 @@ def _cascade_panels(summary: dict, f: Fold, t0: float, axis: "_Axis", windows,
     count = lambda v: PANEL_H * (1 - max(0, v) / hosts)  # noqa: E731
     body = (f'<polyline class="series fleet" stroke="{FLEET_COLORS["out"]}" points="'
             f'{steps([w.out_of_service for w in fleet], count)}"><title>hosts out of service'
-            "</title></polyline>")
-    p4 = _panel(_panel_y(3), "Hosts out of service (lease lapsed, not re-established), per "
-                "window", axis, shaded, marks, body, [(0, str(hosts)), (PANEL_H, "0")])
+            f'</title></polyline><polyline class="series fleet" stroke="'
+            f'{FLEET_COLORS["backlog"]}" points="'
+            f'{steps([w.propagation_backlog for w in fleet], count)}"><title>hosts back, '
+            "network state not propagated</title></polyline>")
+    p4 = _panel(_panel_y(3), "Hosts out of service (lease lapsed, not re-established) and "
+                "back but not yet propagated (failing health checks), per window", axis,
+                shaded, marks, body, [(0, str(hosts)), (PANEL_H, "0")])
     legend = (f' <span style="color:{FLEET_COLORS["goodput"]}">■ fleet goodput</span>'
               f' <span style="color:{FLEET_COLORS["capacity"]}">■ healthy capacity</span>'
               f' <span style="color:{FLEET_COLORS["out"]}">■ hosts out of service</span>'
+              f' <span style="color:{FLEET_COLORS["backlog"]}">■ hosts waiting for network '
+              'state</span>'
               ' <span style="color:#b0b0b0">■ fleet lookup without addresses</span>'
               ' <span style="color:#1565c0">| DNS back for the fleet</span>'
               ' <span style="color:#080">| fleet recovered</span>')

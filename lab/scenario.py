@@ -247,6 +247,8 @@ CASCADE_FIELDS = {
     "budget_floor_per_s": (float, 0.0, 1e6), "admission_limit": (int, 0, 1000000),
     "velocity_per_s": (float, 0.1, 1e6), "restart_down_s": (float, 0.0, 3600.0),
     "window_s": (float, 1.0, 600.0),
+    "propagate_per_s": (float, 0.01, 1e6), "health_check_s": (float, 0.5, 600.0),
+    "healthy_threshold": (int, 1, 10), "unhealthy_threshold": (int, 1, 10),
 }
 CASCADE_TIMES = ("remediations_after_repair_s", "restart_after_repair_s")
 CASCADE_RETRIES = tuple(r.value for r in Retry)

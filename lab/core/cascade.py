@@ -62,6 +62,7 @@ from typing import Callable, Iterable, NamedTuple, Protocol
 
 # The judgement of the windows is lab/core/cascade_detect.py; its names are the model's too.
 from lab.core.cascade_detect import Thresholds, Verdict, cascade_summary, detect
+from lab.core.front import Front, FrontParams, FrontWindow
 
 __all__ = ["Batch", "Cascade", "CascadeParams", "Counters", "FleetManager", "LeasePort",
            "LeaseService", "ManagerLoop", "Marks", "REESTABLISH", "RENEW", "Remediation",
@@ -111,6 +112,12 @@ class CascadeParams:
     restart_down_s: float = 5.0
     step_s: float = 0.1
     window_s: float = 5.0
+    # the health-checked front (lab/core/front.py): network state propagated to hosts back
+    # in service, and the balancer's health checks that count what users can reach
+    propagate_per_s: float = 50.0
+    health_check_s: float = 5.0
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 2
 
     def __post_init__(self):
         known = {r.value for r in Remediation}
@@ -128,6 +135,19 @@ class CascadeParams:
             raise ValueError("cascade: hosts, capacity, step_s and window_s must be positive")
         if self.window_s < self.step_s:
             raise ValueError("cascade: window_s must be at least step_s")
+        self.front   # validates the front's parameters
+
+    @property
+    def front(self) -> FrontParams:
+        """The health-checked front's parameters."""
+        try:
+            return FrontParams(propagate_per_s=self.propagate_per_s,
+                               check_s=self.health_check_s,
+                               healthy_threshold=self.healthy_threshold,
+                               unhealthy_threshold=self.unhealthy_threshold)
+        except ValueError as e:
+            raise ValueError(f"cascade: {e}".replace("front: check_s", "health_check_s")
+                             .replace("front: ", "")) from None
 
     @property
     def steady_load(self) -> float:
@@ -336,7 +356,10 @@ class Window:
     service_goodput: float              # useful units completed per second
     fleet_goodput: float                # lease work that helped a host, per second, over the
     #                                     full fleet's steady renewal work (1.0 = steady)
-    healthy_capacity: float             # leases_held / hosts
+    healthy_capacity: float             # healthy_hosts / hosts: the capacity users see
+    healthy_hosts: int = 0              # hosts passing the front's health checks, at the end
+    healthy_hosts_min: int = 0          # the fewest at any check in the window
+    propagation_backlog: int = 0        # hosts back in service, network state not propagated
 
 
 class FleetManager:
@@ -638,6 +661,12 @@ class ManagerLoop:
         self.windows: list[Window] = []
         self._dns_ok_window = True
         self._service_marks = (0, 0, 0)
+        # the front sees the fleet's lapsed hosts every step; its view changes at checks
+        self.front = Front(params.hosts, params.front)
+        self.front_view = FrontWindow(t=0.0, targets=params.hosts, propagated=params.hosts,
+                                      healthy=params.hosts, healthy_capacity=1.0,
+                                      propagation_backlog=0)
+        self._healthy_min = params.hosts
 
     @property
     def now(self) -> float:
@@ -673,6 +702,11 @@ class ManagerLoop:
             fleet.c.held_min = fleet.held
         if not self.resolves(s * self.p.step_s):
             self._dns_ok_window = False
+        view = self.front.observe(s * self.p.step_s, fleet.lapsed)
+        if view is not None:
+            self.front_view = view
+            if view.healthy < self._healthy_min:
+                self._healthy_min = view.healthy
         self.step_no = s
         if s % self.window_steps == 0:
             self._close_window()
@@ -702,7 +736,10 @@ class ManagerLoop:
             service_goodput=round(useful / seconds, 3),
             fleet_goodput=round(fleet.effective_units / seconds
                                 / (p.hosts / p.renew_period_s), 4),
-            healthy_capacity=round(fleet.held / p.hosts, 4)))
+            healthy_capacity=self.front_view.healthy_capacity,
+            healthy_hosts=self.front_view.healthy, healthy_hosts_min=self._healthy_min,
+            propagation_backlog=self.front_view.propagation_backlog))
+        self._healthy_min = self.front_view.healthy
         self._service_marks = (marks.useful, marks.wasted, marks.shed)
         fleet.c = Counters(held_min=fleet.held)
         fleet.effective_units = 0

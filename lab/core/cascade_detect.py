@@ -42,20 +42,8 @@ def detect(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: f
     eps = 1e-9
     after = sorted((w for w in windows if w.t0 >= dns_restored_at_s + grace_s - eps),
                    key=lambda w: w.t0)
-    recovered_at = None
-    run_start = None
-    for w in (w for w in sorted(windows, key=lambda w: w.t0)
-              if w.t0 >= dns_restored_at_s - eps):
-        good = (w.fleet_goodput >= th.recovered_goodput
-                and w.healthy_capacity >= th.recovered_capacity)
-        if not good:
-            run_start = None
-            continue
-        if run_start is None:
-            run_start = w.t0
-        if w.t1 - run_start >= need - eps:
-            recovered_at = run_start
-            break
+    recovered_at = recovered(windows, dns_restored_at_s, renew_period_s=renew_period_s,
+                             thresholds=th)
     if not after:
         return Verdict(None, recovered_at, "no window after the grace period")
     observed = after[-1].t1 - after[0].t0
@@ -84,6 +72,35 @@ def detect(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: f
                    f"no stretch of {need:g} s with fleet goodput below {th.collapsed_below}")
 
 
+def held_capacity(w: Window) -> float:
+    """The share of the fleet's hosts holding a lease at the window's end (in service,
+    whether or not the front's health checks pass them yet)."""
+    hosts = w.leases_held + w.out_of_service
+    return w.leases_held / hosts if hosts else 0.0
+
+
+def recovered(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: float,
+              thresholds: Thresholds = Thresholds(), capacity=None) -> float | None:
+    """The start of the first stretch after DNS came back, of at least ``sustain_periods``
+    renew periods, with goodput and capacity (``capacity(w)``; default: the healthy capacity
+    the front passes) above their thresholds; None if there is none."""
+    th, eps = thresholds, 1e-9
+    need = th.sustain_periods * renew_period_s
+    capacity = capacity or (lambda w: w.healthy_capacity)
+    run_start = None
+    for w in (w for w in sorted(windows, key=lambda w: w.t0)
+              if w.t0 >= dns_restored_at_s - eps):
+        if not (w.fleet_goodput >= th.recovered_goodput
+                and capacity(w) >= th.recovered_capacity):
+            run_start = None
+            continue
+        if run_start is None:
+            run_start = w.t0
+        if w.t1 - run_start >= need - eps:
+            return run_start
+    return None
+
+
 def cascade_summary(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: float,
                     grace_s: float, thresholds: Thresholds = Thresholds()) -> dict:
     verdict = detect(windows, dns_restored_at_s, renew_period_s=renew_period_s,
@@ -92,9 +109,16 @@ def cascade_summary(windows: list[Window], dns_restored_at_s: float, *, renew_pe
         "metastable": verdict.metastable,
         "dns_restored_at_s": dns_restored_at_s,
         "recovered_at_s": verdict.recovered_at_s,
+        # the same with the hosts holding a lease for capacity: the manager's recovery,
+        # before the front's propagation and health checks (recovered_at_s - this: the
+        # front's lag)
+        "leases_recovered_at_s": recovered(windows, dns_restored_at_s,
+                                           renew_period_s=renew_period_s,
+                                           thresholds=thresholds, capacity=held_capacity),
         "goodput_windows": [w.fleet_goodput for w in windows],
         "leases_lapsed_max": max((w.out_of_service for w in windows), default=0),
-        "healthy_capacity_min": (min(w.leases_held_min for w in windows)
+        # what passed the front's health checks, at its lowest (the capacity users saw)
+        "healthy_capacity_min": (min(w.healthy_hosts_min for w in windows)
                                  / (windows[0].leases_held + windows[0].out_of_service)
                                  if windows else None),
         "reason": verdict.reason,

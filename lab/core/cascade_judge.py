@@ -68,6 +68,7 @@ def judge(events: list[Event], *, renew_period_s: float, lease_ttl_s: float,
     restored, failed = dns_restored_at(events, origin)
     if not windows:
         return {"metastable": None, "dns_restored_at_s": restored, "recovered_at_s": None,
+                "leases_recovered_at_s": None,
                 "goodput_windows": [], "leases_lapsed_max": 0, "healthy_capacity_min": None,
                 "dns_failed": failed,
                 "reason": "the fleet manager reported no window (is it running?)"}

@@ -142,11 +142,14 @@ def cascade_cells(summary: dict, events: list[Event]) -> dict | None:
     started = sum(w.reestablish_started for w in windows)
     services = [e for e in events if e.kind is Kind.SERVICE_WINDOW]
     recovered = fleet.get("recovered_at_s")
+    leases = fleet.get("leases_recovered_at_s")
     return {
         "metastable": fleet.get("metastable"),
         "dns_restored_at_s": back,
         "recovered_after_dns_s": None if recovered is None or back is None else
         round(recovered - back, 1),
+        "leases_back_after_dns_s": None if leases is None or back is None else
+        round(leases - back, 1),
         "observed_after_dns_s": round(after[-1].t1 - after[0].t0, 1) if after else 0.0,
         "low_goodput_s": round(sum(w.t1 - w.t0 for w in after if w.fleet_goodput < 0.5), 1),
         "leases_lapsed_max": fleet.get("leases_lapsed_max"),

@@ -13,7 +13,10 @@ from lab.core.cascade import (Cascade, CascadeParams, LeaseService, ManagerLoop,
 from lab.sim.cascade import (OUTAGE_START_S, collapses, grace_s, simulate_cascade,
                              tipping_outage_s)
 
-P = CascadeParams()                   # 2000 hosts, renew 5 s, TTL 15 s, load 57 %
+# 2000 hosts, renew 5 s, TTL 15 s, load 57 %; the front (propagation, health checks) sees a
+# host back at once: these tests are the manager's dynamics (the front's are at the end)
+INSTANT_FRONT = {"propagate_per_s": 1e6, "health_check_s": 0.5, "healthy_threshold": 1}
+P = CascadeParams(**INSTANT_FRONT)
 RACE_OUTAGE = (30.0, 75.0)            # the race's emptied endpoint plus the repair: 45 s
 RESTORED = RACE_OUTAGE[1]
 
@@ -322,3 +325,51 @@ def test_refused_work_fails_at_once_and_is_retried():
     ws = port_run(lambda p: SlowPort(p, refuse=True), duration_s=20.0)
     assert ws[0].renewals_failed > P.hosts / P.renew_period_s * P.window_s  # retries too
     assert ws[-1].leases_held == 0 and ws[-1].reestablish_timed_out > 0
+
+
+# -- the health-checked front (lab/core/front.py) -------------------------------------------
+FRONTED = CascadeParams()             # network state at 50 hosts/s, checks every 5 s, 2 to pass
+
+
+def test_with_the_front_hosts_back_in_service_are_not_yet_capacity():
+    """Admission control ends the collapse (leases back within 20 s of DNS), but every
+    returning host waits for its network state (2000 at 50 a second) and two passing
+    checks: the capacity users see comes back about 40 s later than the leases."""
+    fast = run(with_(["admission-control"])).summary
+    fronted = run(FRONTED.replace(remediations=frozenset({"admission-control"})))
+    s = fronted.summary
+    assert s["metastable"] is False and s["recovered_at_s"] is not None
+    lag = s["recovered_at_s"] - fast["recovered_at_s"]
+    assert 25.0 <= lag <= FRONTED.hosts / FRONTED.propagate_per_s \
+        + FRONTED.healthy_threshold * FRONTED.health_check_s + FRONTED.window_s
+    # the front's own signature: leases all held, capacity still low, a propagation backlog
+    back = [w for w in fronted.windows if w.t0 >= RESTORED and w.leases_held == FRONTED.hosts
+            and w.healthy_capacity < 0.95]
+    assert back and all(w.propagation_backlog > 0 or w.healthy_hosts < w.leases_held
+                        for w in back)
+    assert all(w.healthy_hosts_min <= w.healthy_hosts for w in fronted.windows)
+    assert s["healthy_capacity_min"] == 0.0
+
+
+def test_with_the_front_and_no_outage_every_host_stays_healthy():
+    result = run(FRONTED, outage=None, duration_s=60.0)
+    assert result.summary["healthy_capacity_min"] == 1.0
+    assert all(w.healthy_hosts == w.healthy_hosts_min == FRONTED.hosts
+               and w.propagation_backlog == 0 for w in result.windows)
+
+
+def test_a_slower_front_only_delays_recovery_never_the_verdict():
+    fast = run(FRONTED.replace(remediations=frozenset({"lifo-shedding"}))).summary
+    slow = run(FRONTED.replace(remediations=frozenset({"lifo-shedding"}),
+                               propagate_per_s=20.0), duration_s=300.0).summary
+    assert fast["metastable"] is slow["metastable"] is False
+    assert slow["recovered_at_s"] - fast["recovered_at_s"] >= 40.0   # 2000/20 - 2000/50 = 60
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"health_check_s": 0}, "health_check_s"), ({"propagate_per_s": -1}, "propagate_per_s"),
+    ({"healthy_threshold": 0}, "healthy_threshold"),
+    ({"unhealthy_threshold": 1.5}, "unhealthy_threshold")])
+def test_a_bad_front_is_refused_naming_the_field(change, named):
+    with pytest.raises(ValueError, match=f"^cascade: {named}"):
+        CascadeParams(**change)

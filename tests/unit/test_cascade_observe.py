@@ -81,6 +81,8 @@ def test_the_exposition_has_the_fleet_and_the_lease_service_after_a_collapse():
     assert got["dnslab_fleet_goodput_ratio"] == {fleet: last.fleet_goodput} == {fleet: 0.0}
     assert got["dnslab_fleet_healthy_capacity_ratio"] == {fleet: last.healthy_capacity}
     assert got["dnslab_fleet_leases_held"] == {fleet: last.leases_held}
+    assert got["dnslab_fleet_hosts_healthy"] == {fleet: last.healthy_hosts}
+    assert got["dnslab_fleet_propagation_backlog"] == {fleet: last.propagation_backlog}
     assert got["dnslab_fleet_hosts_out_of_service"] == {fleet: last.out_of_service}
     assert got["dnslab_fleet_reestablishments_waiting"] == {fleet: last.manager_queue}
     assert got["dnslab_fleet_lookup_ok"] == {fleet: 1.0}       # DNS is back, the fleet is not
@@ -141,6 +143,7 @@ def test_the_cascade_dashboard_shows_goodput_leases_queues_capacity_and_dns():
                    "dnslab_fleet_leases_held", "dnslab_fleet_hosts_out_of_service",
                    "dnslab_fleet_reestablishments_waiting",
                    "dnslab_fleet_healthy_capacity_ratio", "dnslab_fleet_lookup_ok",
+                   "dnslab_fleet_hosts_healthy", "dnslab_fleet_propagation_backlog",
                    "dnslab_lease_service_work_units_total"):
         assert metric in used, metric
     annotations = {a["name"]: a["expr"] for a in d["annotations"]["list"] if "expr" in a}
@@ -229,7 +232,8 @@ def test_the_report_plots_the_collapse_under_the_dns_timeline():
     assert titles[2].startswith("Fleet goodput") and titles[3].startswith("Hosts out of service")
     series = {p.find(NS + "title").text: p for p in svg.iter(NS + "polyline")
               if "fleet" in (p.get("class") or "")}
-    assert set(series) == {"fleet goodput", "healthy capacity", "hosts out of service"}
+    assert set(series) == {"fleet goodput", "healthy capacity", "hosts out of service",
+                           "hosts back, network state not propagated"}
     # One step per window on the run's time axis: two points per window.
     n = len(windows(OUTAGE))
     assert all(len(p.get("points").split()) == 2 * n for p in series.values())

@@ -24,7 +24,9 @@ from lab.sim.cascade import simulate_cascade
 # sweep every 2 s. The simulation tips this fleet into collapse from an outage of 3.7 s.
 S = CascadeParams(hosts=400, renew_period_s=1.0, lease_ttl_s=3.0, renew_timeout_s=1.0,
                   renew_retry_s=0.2, reestablish_timeout_s=2.0, sweep_s=2.0, step_s=0.05,
-                  window_s=1.0, restart_down_s=1.0)
+                  window_s=1.0, restart_down_s=1.0,
+                  # a front that sees hosts back at once: these tests are the manager's
+                  propagate_per_s=1e6, health_check_s=0.5, healthy_threshold=1)
 OUTAGE = (3.0, 9.0)                  # twice the TTL: every lease lapses
 RESTART_AT = 16.0                    # once the collapse has been judged
 
