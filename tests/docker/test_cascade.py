@@ -50,6 +50,12 @@ def test_the_fleet_stays_collapsed_after_dns_is_back(cascade):
     windows = cascade_judge.windows_of(events, t0)
     before = [w for w in windows if w.t1 <= s["emptied"]["t"] - t0]
     assert before and all(w.healthy_capacity >= 0.95 for w in before)   # it held first
+    # The front's view: healthy capacity is the hosts passing its health checks, and a host
+    # that lost its lease is never healthy for long (at most the checks' threshold).
+    hosts = windows[0].leases_held + windows[0].out_of_service
+    assert all(w.healthy_capacity == round(w.healthy_hosts / hosts, 4)
+               and w.healthy_hosts_min <= w.healthy_hosts for w in windows)
+    assert min(w.healthy_hosts for w in windows) < hosts / 2
     judged = [w for w in windows if w.t0 >= c["dns_restored_at_s"] + 15]
     assert len(judged) >= 3 and all(w.fleet_goodput < 0.5 for w in judged[:3])
     assert all(w.dns_ok for w in judged)              # DNS answered the fleet all along
@@ -114,3 +120,5 @@ def test_without_the_dns_fault_the_same_fleet_holds(lab, tmp_path):
     c = s["cascade"]
     assert c["metastable"] is False and c["dns_failed"] is False, c
     assert c["healthy_capacity_min"] >= 0.95
+    windows = cascade_judge.windows_of(read_events(out / "events.jsonl"))
+    assert windows and all(w.propagation_backlog == 0 for w in windows)
