@@ -62,12 +62,24 @@ def run_trial(base, schedule: Schedule, space: FaultSpace, mitigations=None) -> 
     return judge(events, schedule, error=result.reason if result.status else None)
 
 
+# The kinds each part of a judgement reads (each part ignores every other kind, so it is
+# given only these: a trial's history is mostly idle polls and bookkeeping).
+_STRUCTURAL = (Kind.ENDPOINT_APPLIED, Kind.PLAN_DELETED, Kind.REPAIRED, Kind.ENACTOR_STUCK,
+               Kind.PROBE)                       # lab.core.checkers.Structure.add
+_FAULT_EVENTS = (Kind.FAULT_ARMED, Kind.FAULT_STARTED)        # lab.core.verdict.fault_firings
+_JUDGED = CRITICAL + (Kind.PLAN_APPLIED, Kind.REPAIRED, Kind.ENACTOR_STUCK, Kind.PROBE,
+                      Kind.FAULT_ARMED, Kind.FAULT_STARTED)
+
+
 def judge(events: list[Event], schedule: Schedule, *, error: str | None = None) -> Outcome:
-    verdicts = {v.name: v.held for v in check_all(events)}
+    end = events[-1].t if events else 0.0
+    judged = [e for e in events if e.kind in _JUDGED]
+    verdicts = {v.name: v.held for v in check_all([e for e in judged if e.kind in _STRUCTURAL])}
     violations = tuple(name for name, inv in VIOLATIONS.items() if verdicts.get(inv) is False)
-    empty_s, recovered = empty_spans(events)
+    empty_s, recovered = empty_spans(judged, end=end)
+    firings = fault_firings([e for e in judged if e.kind in _FAULT_EVENTS], schedule)
     return Outcome(violations, empty_s, recovered, error,
-                   len(fault_firings(events, schedule)), interleaving(events), pairs(events))
+                   len(firings), interleaving(judged), pairs(judged))
 
 
 def inject_start(events: list[Event]) -> float | None:
@@ -76,9 +88,10 @@ def inject_start(events: list[Event]) -> float | None:
                  and e.data.get("phase") == "inject"), None)
 
 
-def empty_spans(events: list[Event]) -> tuple[float, bool]:
+def empty_spans(events: list[Event], end: float | None = None) -> tuple[float, bool]:
     """The longest time an endpoint pointed at a deleted plan, and whether every such
-    endpoint got a plan back (by the automation: search runs have no operator repair)."""
+    endpoint got a plan back (by the automation: search runs have no operator repair).
+    An endpoint still empty at the end counts until ``end`` (the history's last event)."""
     active: dict[str, int] = {}
     deleted: set[int] = set()
     since: dict[str, float] = {}
@@ -95,7 +108,8 @@ def empty_spans(events: list[Event]) -> tuple[float, bool]:
             for ep, a in active.items():
                 if a == g and ep not in since:
                     since[ep] = e.t
-    end = events[-1].t if events else 0.0
+    if end is None:
+        end = events[-1].t if events else 0.0
     for t in since.values():
         longest = max(longest, end - t)
     return round(longest, 3), not since
@@ -191,14 +205,10 @@ def _doing(history: dict, target: str, t: float) -> str:
 def pairs(events: list[Event]) -> frozenset:
     """(worker, step, fault kind) of every fault that fired; a pause or kill's step is what
     the worker was doing when it struck."""
-    by_worker: dict[str, list[Event]] = defaultdict(list)
-    for e in events:
-        if e.kind in (Kind.FRESHNESS_CHECKED, Kind.ENDPOINT_APPLIED, Kind.PLAN_APPLIED):
-            by_worker[e.source].append(e)
+    started = [e for e in events if e.kind is Kind.FAULT_STARTED]
+    by_worker: dict[str, list[Event]] | None = None     # built when a pause or kill needs it
     out = set()
-    for e in events:
-        if e.kind is not Kind.FAULT_STARTED:
-            continue
+    for e in started:
         kind, target = e.data.get("fault"), e.data.get("target")
         if kind == FaultKind.DELAY:
             step = e.data.get("step")
@@ -207,6 +217,12 @@ def pairs(events: list[Event]) -> frozenset:
         elif kind == FaultKind.BURST:
             step = "publish"
         else:
+            if by_worker is None:
+                by_worker = defaultdict(list)
+                for w in events:
+                    if w.kind in (Kind.FRESHNESS_CHECKED, Kind.ENDPOINT_APPLIED,
+                                  Kind.PLAN_APPLIED):
+                        by_worker[w.source].append(w)
             step = _doing(by_worker, target, e.t)
         out.add((target, step, kind))
     return frozenset(out)
