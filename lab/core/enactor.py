@@ -154,8 +154,13 @@ class Enactor:
         return Pass.APPLIED
 
     def _applied_generation(self, plan: Plan) -> int | None:
-        seen = [g for g in (self.dns.applied(e) for e in plan.endpoints) if g is not None]
-        return max(seen) if seen else None
+        """The newest generation any of the plan's endpoints points at (None: none yet)."""
+        applied, newest = self.dns.applied, None
+        for endpoint in plan.endpoints:
+            g = applied(endpoint)
+            if g is not None and (newest is None or g > newest):
+                newest = g
+        return newest
 
     def _self_repair(self, newest: Plan) -> None:
         """Every endpoint pointing at a missing plan gets the newest plan, under its lock."""

@@ -28,6 +28,7 @@ from lab.core.verdict import Verdict, fault_firings
 
 STRUCTURAL = (Kind.ENDPOINT_APPLIED, Kind.REPAIRED, Kind.PLAN_DELETED, Kind.FAULT_STARTED,
               Kind.FAULT_ARMED)
+INDEXED = frozenset(STRUCTURAL + (Kind.CASCADE_WINDOW, Kind.PROBE))   # what _index reads
 READY_WITHIN_S = 30.0       # a component the world started in set-up (serve-stale resolver)
 FIRST_PLAN_WITHIN_S = 60.0
 FIRST_PROBES_WITHIN_S = 30.0
@@ -187,6 +188,8 @@ class RunLoop:
         and affected for the stop condition; structural events for the method's end)."""
         if self._outer_sink is not None:
             self._outer_sink(event)
+        if event.kind not in INDEXED:
+            return                            # most events: idle polls, passes, plans
         if event.kind is Kind.CASCADE_WINDOW:
             held = event.data.get("healthy_capacity")
             if isinstance(held, (int, float)) and held >= FLEET_HEALTHY:
@@ -320,12 +323,13 @@ class RunLoop:
              tick: float = TICK_S) -> bool:
         """Pass up to ``seconds`` in steps of ``tick``; True as soon as ``until()`` holds.
         Each step restores container faults that are due and looks at the world."""
-        deadline = self.clock.now() + seconds
-        while self.clock.now() < deadline:
+        now, sleep = self.clock.now, self.clock.sleep
+        deadline = now() + seconds
+        while now() < deadline:
             if until and until():
                 return True
             self.tick()
-            self.clock.sleep(min(tick, max(0.0, deadline - self.clock.now())) or tick)
+            sleep(min(tick, max(0.0, deadline - now())) or tick)
         return bool(until and until())
 
     def tick(self) -> None:
@@ -336,12 +340,15 @@ class RunLoop:
                               if p.fault.kind is FaultKind.KILL})
             if self._stopping:
                 self.check_stop()
-        for p in [p for p in self.pending if p.due <= now]:
-            self.pending.remove(p)
-            self._restore(p)
-        for due, action in [a for a in self.actions if a[0] <= now]:
-            self.actions.remove((due, action))
-            self._act(action)
+        # Both lists are kept sorted by time: nothing is due unless the first is.
+        if self.pending and self.pending[0].due <= now:
+            for p in [p for p in self.pending if p.due <= now]:
+                self.pending.remove(p)
+                self._restore(p)
+        if self.actions and self.actions[0][0] <= now:
+            for due, action in [a for a in self.actions if a[0] <= now]:
+                self.actions.remove((due, action))
+                self._act(action)
 
     # -- the cascade's operator --------------------------------------------------------
     def _schedule_cascade_actions(self) -> None:
