@@ -62,24 +62,34 @@ def run_trial(base, schedule: Schedule, space: FaultSpace, mitigations=None) -> 
     return judge(events, schedule, error=result.reason if result.status else None)
 
 
-# The kinds each part of a judgement reads (each part ignores every other kind, so it is
-# given only these: a trial's history is mostly idle polls and bookkeeping).
-_STRUCTURAL = (Kind.ENDPOINT_APPLIED, Kind.PLAN_DELETED, Kind.REPAIRED, Kind.ENACTOR_STUCK,
-               Kind.PROBE)                       # lab.core.checkers.Structure.add
-_FAULT_EVENTS = (Kind.FAULT_ARMED, Kind.FAULT_STARTED)        # lab.core.verdict.fault_firings
-_JUDGED = CRITICAL + (Kind.PLAN_APPLIED, Kind.REPAIRED, Kind.ENACTOR_STUCK, Kind.PROBE,
-                      Kind.FAULT_ARMED, Kind.FAULT_STARTED)
+# The kinds each part of a judgement reads; each part ignores every other kind, so it is
+# given only these (a trial's history is mostly idle polls and bookkeeping).
+_FRESH, _APPLIED, _DELETED, _REFUSED = CRITICAL
+_STRUCTURAL_ONLY = (Kind.REPAIRED, Kind.ENACTOR_STUCK, Kind.PROBE)   # checkers.Structure.add
+_FAULT_EVENTS = (Kind.FAULT_ARMED, Kind.FAULT_STARTED)             # verdict.fault_firings
+_PAIRS = (Kind.FRESHNESS_CHECKED, Kind.ENDPOINT_APPLIED, Kind.PLAN_APPLIED)
 
 
 def judge(events: list[Event], schedule: Schedule, *, error: str | None = None) -> Outcome:
     end = events[-1].t if events else 0.0
-    judged = [e for e in events if e.kind in _JUDGED]
-    verdicts = {v.name: v.held for v in check_all([e for e in judged if e.kind in _STRUCTURAL])}
+    critical, structural, faults = [], [], []       # each in history order
+    for e in events:
+        k = e.kind
+        if k is _FRESH or k is _REFUSED:
+            critical.append(e)
+        elif k is _APPLIED or k is _DELETED:
+            critical.append(e)
+            structural.append(e)
+        elif k in _STRUCTURAL_ONLY:
+            structural.append(e)
+        elif k in _FAULT_EVENTS:
+            faults.append(e)
+    verdicts = {v.name: v.held for v in check_all(structural)}
     violations = tuple(name for name, inv in VIOLATIONS.items() if verdicts.get(inv) is False)
-    empty_s, recovered = empty_spans(judged, end=end)
-    firings = fault_firings([e for e in judged if e.kind in _FAULT_EVENTS], schedule)
+    empty_s, recovered = empty_spans(structural, end=end)
     return Outcome(violations, empty_s, recovered, error,
-                   len(firings), interleaving(judged), pairs(judged))
+                   len(fault_firings(faults, schedule)), interleaving(critical),
+                   _pairs([e for e in faults if e.kind is Kind.FAULT_STARTED], events))
 
 
 def inject_start(events: list[Event]) -> float | None:
@@ -120,20 +130,21 @@ def _passes(events: list[Event]) -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = []
     current: dict[str, dict] = {}
     active: dict[str, int] = {}
+    fresh_kind = Kind.FRESHNESS_CHECKED
     for e in events:
-        if e.kind not in CRITICAL:
-            continue
-        w = e.source
-        if e.kind is Kind.FRESHNESS_CHECKED:
+        if e.kind is fresh_kind:
             if e.data.get("fresh"):
                 p = {"gen": e.data["generation"], "wrote": False, "overtaken": False,
                      "stale": False, "cleaned_under": False, "deleted_active": False,
                      "refused": False}
-                current[w] = p
-                out.append((w, p))
-            else:
-                current.pop(w, None)
+                current[e.source] = p
+                out.append((e.source, p))
+            elif current:
+                current.pop(e.source, None)
             continue
+        if e.kind not in CRITICAL:
+            continue
+        w = e.source
         for other, p in current.items():
             if other == w or p["wrote"]:
                 continue
@@ -205,7 +216,10 @@ def _doing(history: dict, target: str, t: float) -> str:
 def pairs(events: list[Event]) -> frozenset:
     """(worker, step, fault kind) of every fault that fired; a pause or kill's step is what
     the worker was doing when it struck."""
-    started = [e for e in events if e.kind is Kind.FAULT_STARTED]
+    return _pairs([e for e in events if e.kind is Kind.FAULT_STARTED], events)
+
+
+def _pairs(started: list[Event], events: list[Event]) -> frozenset:
     by_worker: dict[str, list[Event]] | None = None     # built when a pause or kill needs it
     out = set()
     for e in started:
@@ -220,8 +234,7 @@ def pairs(events: list[Event]) -> frozenset:
             if by_worker is None:
                 by_worker = defaultdict(list)
                 for w in events:
-                    if w.kind in (Kind.FRESHNESS_CHECKED, Kind.ENDPOINT_APPLIED,
-                                  Kind.PLAN_APPLIED):
+                    if w.kind in _PAIRS:
                         by_worker[w.source].append(w)
             step = _doing(by_worker, target, e.t)
         out.add((target, step, kind))
