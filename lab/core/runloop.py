@@ -39,6 +39,7 @@ CHECK_EVERY_S = 1.0     # how often the world is asked whether a worker died
 # its start, or the run aborts: a fleet that never held cannot collapse.
 FLEET_HEALTHY_WITHIN_S = 60.0
 FLEET_HEALTHY = 0.95
+FOLD_LATE = 512         # most plan events the loop holds before folding them (see _index)
 
 
 class Phase(StrEnum):
@@ -167,6 +168,10 @@ class RunLoop:
         # the emptied check reads once the streams interleave. Constant memory.
         self._order = Reorder()
         self._plans = Structure()
+        # Plan events not yet pushed through _order into _plans: only read once the streams
+        # interleave, so while they come in order they are folded late (identically: the
+        # same pushes and releases in the same order), at most FOLD_LATE at a time.
+        self._unfolded: list[Event] = []
         self._window: list | None = None      # the steady-state window: [since, failed, total]
         self._dirty = self._empty = self._faults_dirty = False
         # While structural events arrive in time order (always in the simulation), the
@@ -208,12 +213,12 @@ class RunLoop:
             if event.kind in (Kind.FAULT_STARTED, Kind.FAULT_ARMED):
                 self._structure.append(event)
             else:
-                self._order.push(event)
-                for e in self._order.release(event.t - REORDER_S):
-                    self._plans.add(e)
+                self._unfolded.append(event)
             if event.t < self._last_structural_t:
                 self._in_order = False       # workers' streams interleaved (the real lab)
                 self._dirty = True
+            if not self._in_order or len(self._unfolded) >= FOLD_LATE:
+                self._fold_plans()
             self._last_structural_t = max(self._last_structural_t, event.t)
             if event.kind is Kind.PLAN_DELETED:
                 if not self._in_order:
@@ -225,6 +230,15 @@ class RunLoop:
                 self._applied.add(event.data["endpoint"])
             elif event.kind in (Kind.FAULT_STARTED, Kind.FAULT_ARMED):
                 self._faults_dirty = True
+
+    def _fold_plans(self) -> None:
+        """Push the plan events not yet folded through the reorder heap into ``_plans``."""
+        order, plans = self._order, self._plans
+        for event in self._unfolded:
+            order.push(event)
+            for e in order.release(event.t - REORDER_S):
+                plans.add(e)
+        self._unfolded.clear()
 
     def _structure_sorted(self) -> list[Event]:
         return sorted(self._structure, key=lambda e: e.t)
@@ -407,11 +421,13 @@ class RunLoop:
         order; otherwise re-checked after each new deletion."""
         if self._dirty:
             self._dirty = False
+            self._fold_plans()
             self._empty = self._plans.impact is not None or self._emptied_pending()
         return self._empty
 
     def _emptied_pending(self) -> bool:
         """Does a plan event still held for reordering delete an active plan?"""
+        self._fold_plans()
         active = dict(self._plans.active)
         for e in self._order.pending():
             if e.kind is Kind.PLAN_DELETED:
