@@ -134,8 +134,8 @@ class Enactor:
         tokens = {e: token for e in plan.endpoints} if token is not None else {}
         applied = self._applied_generation(plan)
         fresh = applied is None or plan.generation > applied
-        self._record(Kind.FRESHNESS_CHECKED, generation=plan.generation, applied=applied,
-                     fresh=fresh)
+        self.history.append(self.name, Kind.FRESHNESS_CHECKED, generation=plan.generation,
+                            applied=applied, fresh=fresh)     # every poll: no _record frame
         if not fresh:
             return Pass.NOT_NEWER
         self._fault_delay(STEP_AFTER_CHECK)
