@@ -71,7 +71,7 @@ class History:
     every event, none (``keep=False``) or those a predicate accepts."""
 
     def __init__(self, clock: Callable[[], float], sink: Callable[[Event], None] | None = None,
-                 *, keep: bool | Callable[[Event], bool] = True):
+                 *, keep: bool | Callable[[Event], bool] = True, threads: bool = True):
         self.clock = clock
         self.sink = sink
         # False: only pass events to the sink (long-running workers); a predicate: keep the
@@ -79,6 +79,10 @@ class History:
         self.keep = keep
         self._events: list[Event] = []
         self._lock = threading.Lock()
+        if not threads:
+            # Only one thread appends (the simulation's control-plane path: its workers are
+            # greenlets of one thread): the same append without taking the lock.
+            self.append = self._append_one_thread
 
     def append(self, source: str, kind: Kind, **data) -> Event:
         with self._lock:
@@ -89,6 +93,15 @@ class History:
             if self.sink:
                 self.sink(event)
             return event
+
+    def _append_one_thread(self, source: str, kind: Kind, **data) -> Event:
+        event = Event(self.clock(), source, kind, data)
+        keep = self.keep
+        if keep is True or (keep is not False and callable(keep) and keep(event)):
+            self._events.append(event)
+        if self.sink:
+            self.sink(event)
+        return event
 
     def add(self, event: Event) -> None:
         """Append an event stamped elsewhere (a worker's own clock, same host clock)."""

@@ -145,7 +145,7 @@ class RunLoop:
                  sink: Callable[[Event], None] | None = None, echo=print,
                  shield: Callable[[], ContextManager] = nullcontext,
                  errors: tuple[type, ...] = (), probes: bool = True,
-                 method_only: bool = False, keep=True):
+                 method_only: bool = False, keep=True, threads: bool = True):
         self.s = scenario
         self.probes = probes      # False: the control plane only (schedule search), no clients
         # True: end after the method (and the hold when an endpoint emptied): no repair, no
@@ -160,7 +160,9 @@ class RunLoop:
         self._outer_sink = sink
         # ``keep``: which events the history keeps in memory (a predicate; True: all). The
         # runner (lab/execute.py) keeps only the few it reads back and folds the rest.
-        self.history = History(clock.now, self._index, keep=keep)
+        # ``threads`` False: only the loop's own thread appends (the simulation's control
+        # plane), so the history takes no lock.
+        self.history = History(clock.now, self._index, keep=keep, threads=threads)
         self.pending: list[_Pending] = []
         self._structure: list[Event] = []     # fault events (armed, started): few
         self._applied: set[str] = set()       # endpoints some plan was applied to

@@ -33,7 +33,8 @@ def control_plane(scenario, *, sink=None, method_only: bool = False
     method (lab.core.runloop.RunLoop)."""
     sched = Scheduler()
     loop = RunLoop(scenario, SimWorld(scenario, sched, probes=False), SimClock(sched),
-                   sink=sink, echo=lambda m: None, probes=False, method_only=method_only)
+                   sink=sink, echo=lambda m: None, probes=False, method_only=method_only,
+                   threads=False)
     try:
         result = loop.run()
         return result, sorted(loop.history.events(), key=_time)

@@ -89,6 +89,7 @@ class SimFaults(FaultChannel):
 
 
 READS = frozenset({"newest", "get", "generations", "applied", "intact", "addresses"})
+ARITY = {"newest": 0, "generations": 0, "get": 1, "applied": 1, "intact": 1, "addresses": 1}
 
 
 class _Slow:
@@ -116,7 +117,19 @@ class _Slow:
                 if task is not None:
                     task.debt += lo + width * draw()
                 return method(*args)
-            return call
+
+            def call0():         # the same, for the reads without arguments ...
+                task = sched.current
+                if task is not None:
+                    task.debt += lo + width * draw()
+                return method()
+
+            def call1(arg):      # ... and with one (an endpoint, a generation)
+                task = sched.current
+                if task is not None:
+                    task.debt += lo + width * draw()
+                return method(arg)
+            return {0: call0, 1: call1}.get(ARITY.get(method.__name__), call)
         for name in dir(inner):
             attr = getattr(inner, name)
             if not name.startswith("_") and callable(attr):
