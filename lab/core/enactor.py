@@ -42,6 +42,9 @@ class Pass(StrEnum):
     REFUSED = "refused"          # a guarded write was refused: the pass stops, no clean-up
 
 
+_FRESHNESS_CHECKED, _NOT_NEWER = Kind.FRESHNESS_CHECKED, Pass.NOT_NEWER   # every poll's
+
+
 class EndpointStuck(Exception):
     """The endpoint points at a plan that no longer exists: the rollback record would point
     at nothing, which the enactor cannot handle (as in the incident)."""
@@ -134,10 +137,10 @@ class Enactor:
         tokens = {e: token for e in plan.endpoints} if token is not None else {}
         applied = self._applied_generation(plan)
         fresh = applied is None or plan.generation > applied
-        self.history.append(self.name, Kind.FRESHNESS_CHECKED, generation=plan.generation,
+        self.history.append(self.name, _FRESHNESS_CHECKED, generation=plan.generation,
                             applied=applied, fresh=fresh)     # every poll: no _record frame
         if not fresh:
-            return Pass.NOT_NEWER
+            return _NOT_NEWER
         self._fault_delay(STEP_AFTER_CHECK)
         try:
             for endpoint in plan.endpoints:
