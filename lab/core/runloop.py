@@ -134,6 +134,17 @@ class _Pending:
     fault: Fault
 
 
+def _first_due(start: float, waiting: list, began: dict[int, float]) -> float:
+    """The earliest time a waiting fault of the timeline is due (inf: none can be yet):
+    ``at_s`` after injection started, or after the fault it follows took effect."""
+    due = math.inf
+    for _, timed in waiting:
+        base = start if timed.after is None else began.get(timed.after)
+        if base is not None and base + timed.at_s < due:
+            due = base + timed.at_s
+    return due
+
+
 class RunLoop:
     """One run of ``scenario`` in ``world``. ``run()`` returns a RunResult; the history it
     built is ``self.history``. ``shield`` is entered around the rollback (the real lab
@@ -447,17 +458,21 @@ class RunLoop:
         (not-fired): it never passes silently."""
         waiting = list(enumerate(self.s.faults))
         began: dict[int, float] = {}        # fault index -> time it took effect
+        due = _first_due(start, waiting, began)
         while waiting and self.clock.now() < deadline:
             now = self.clock.now()
-            for i, timed in list(waiting):
-                base = start if timed.after is None else began.get(timed.after)
-                if base is not None and now >= base + timed.at_s:
-                    self._inject(i, timed.fault)
-                    waiting.remove((i, timed))
+            if now >= due:                  # some fault's time has come
+                for i, timed in list(waiting):
+                    base = start if timed.after is None else began.get(timed.after)
+                    if base is not None and now >= base + timed.at_s:
+                        self._inject(i, timed.fault)
+                        waiting.remove((i, timed))
+                due = _first_due(start, waiting, began)
             if self._faults_dirty:
                 self._faults_dirty = False
                 for i, t in fault_firings(self._structure_sorted(), self.s.faults).items():
                     began.setdefault(i, t)
+                due = _first_due(start, waiting, began)
             if waiting:
                 self.wait(min(TIMELINE_TICK_S, max(0.0, deadline - self.clock.now())) or
                           TIMELINE_TICK_S, tick=TIMELINE_TICK_S)

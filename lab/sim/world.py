@@ -215,12 +215,17 @@ class SimWorld:
         for j, (first, count) in enumerate(client_blocks(s.clients, s.prober_containers)):
             source = f"clients-{j + 1}"
             start = self.sched.now + lo + (hi - lo) * self.client_rng.random()
+            if not self.probes:
+                # The control plane only: no clients to lay out, only when the last of this
+                # block's ``count`` would send its first probe (the same sums as below).
+                for i in range(count):
+                    ready = max(ready, start + s.client_interval_s * i / max(1, count))
+                continue
             clients = clients_for(first, count, endpoints, IPV6_ENDPOINTS)
             for i, c in enumerate(clients):
                 first_probe = start + s.client_interval_s * i / max(1, len(clients))
                 ready = max(ready, first_probe)
-                if self.probes:
-                    self.sched.at(first_probe, self._prober(c, source))
+                self.sched.at(first_probe, self._prober(c, source))
         self._clients_ready_at = ready
 
     def clients_ready(self) -> bool:
