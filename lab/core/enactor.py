@@ -42,6 +42,9 @@ class Pass(StrEnum):
     REFUSED = "refused"          # a guarded write was refused: the pass stops, no clean-up
 
 
+_FRESHNESS_CHECKED, _NOT_NEWER = Kind.FRESHNESS_CHECKED, Pass.NOT_NEWER   # every poll's
+
+
 class EndpointStuck(Exception):
     """The endpoint points at a plan that no longer exists: the rollback record would point
     at nothing, which the enactor cannot handle (as in the incident)."""
@@ -134,10 +137,10 @@ class Enactor:
         tokens = {e: token for e in plan.endpoints} if token is not None else {}
         applied = self._applied_generation(plan)
         fresh = applied is None or plan.generation > applied
-        self._record(Kind.FRESHNESS_CHECKED, generation=plan.generation, applied=applied,
-                     fresh=fresh)
+        self.history.append(self.name, _FRESHNESS_CHECKED, generation=plan.generation,
+                            applied=applied, fresh=fresh)     # every poll: no _record frame
         if not fresh:
-            return Pass.NOT_NEWER
+            return _NOT_NEWER
         self._fault_delay(STEP_AFTER_CHECK)
         try:
             for endpoint in plan.endpoints:
@@ -154,8 +157,13 @@ class Enactor:
         return Pass.APPLIED
 
     def _applied_generation(self, plan: Plan) -> int | None:
-        seen = [g for g in (self.dns.applied(e) for e in plan.endpoints) if g is not None]
-        return max(seen) if seen else None
+        """The newest generation any of the plan's endpoints points at (None: none yet)."""
+        applied, newest = self.dns.applied, None
+        for endpoint in plan.endpoints:
+            g = applied(endpoint)
+            if g is not None and (newest is None or g > newest):
+                newest = g
+        return newest
 
     def _self_repair(self, newest: Plan) -> None:
         """Every endpoint pointing at a missing plan gets the newest plan, under its lock."""

@@ -47,6 +47,15 @@ class Event:
     kind: Kind
     data: dict = field(default_factory=dict)
 
+    # Frozen, but built without a checked assignment per field: a run makes an event per
+    # step of every worker, and the simulation runs thousands of runs in a search.
+    def __init__(self, t: float, source: str, kind: Kind, data: dict | None = None):
+        d = self.__dict__
+        d["t"] = t
+        d["source"] = source
+        d["kind"] = kind
+        d["data"] = {} if data is None else data
+
     def to_json(self) -> dict:
         return {"t": self.t, "source": self.source, "kind": self.kind.value, **self.data}
 
@@ -62,7 +71,7 @@ class History:
     every event, none (``keep=False``) or those a predicate accepts."""
 
     def __init__(self, clock: Callable[[], float], sink: Callable[[Event], None] | None = None,
-                 *, keep: bool | Callable[[Event], bool] = True):
+                 *, keep: bool | Callable[[Event], bool] = True, threads: bool = True):
         self.clock = clock
         self.sink = sink
         # False: only pass events to the sink (long-running workers); a predicate: keep the
@@ -70,15 +79,29 @@ class History:
         self.keep = keep
         self._events: list[Event] = []
         self._lock = threading.Lock()
+        if not threads:
+            # Only one thread appends (the simulation's control-plane path: its workers are
+            # greenlets of one thread): the same append without taking the lock.
+            self.append = self._append_one_thread
 
     def append(self, source: str, kind: Kind, **data) -> Event:
         with self._lock:
             event = Event(self.clock(), source, kind, data)
-            if self.keep is True or (callable(self.keep) and self.keep(event)):
+            keep = self.keep
+            if keep is True or (keep is not False and callable(keep) and keep(event)):
                 self._events.append(event)
             if self.sink:
                 self.sink(event)
             return event
+
+    def _append_one_thread(self, source: str, kind: Kind, **data) -> Event:
+        event = Event(self.clock(), source, kind, data)
+        keep = self.keep
+        if keep is True or (keep is not False and callable(keep) and keep(event)):
+            self._events.append(event)
+        if self.sink:
+            self.sink(event)
+        return event
 
     def add(self, event: Event) -> None:
         """Append an event stamped elsewhere (a worker's own clock, same host clock)."""
@@ -90,7 +113,9 @@ class History:
 
     def events(self, kind: Kind | None = None) -> list[Event]:
         with self._lock:
-            return [e for e in self._events if kind is None or e.kind is kind]
+            if kind is None:
+                return list(self._events)
+            return [e for e in self._events if e.kind is kind]
 
     def __iter__(self) -> Iterable[Event]:
         return iter(self.events())

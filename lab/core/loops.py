@@ -41,20 +41,21 @@ def planner_loop(planner: Planner, history: History, clock, *, period_s: float,
 def enactor_loop(enactor: Enactor, history: History, clock, *, poll_s: float,
                  max_seconds: float, errors: tuple[type, ...] = (),
                  log: Callable[[str], None] = lambda m: None) -> None:
-    start = clock.now()
-    while clock.now() - start < max_seconds:
-        began = clock.now()
+    now, sleep, run_once, applied = clock.now, clock.sleep, enactor.run_once, Pass.APPLIED
+    start = now()
+    while now() - start < max_seconds:
+        began = now()
         try:
-            result = enactor.run_once()
+            result = run_once()
         except (TransientError, *errors) as e:
             log(f"{enactor.name}: pass failed, will retry: {e}")
             history.append(enactor.name, Kind.WORKER_ERROR, during="pass", error=str(e)[:200])
             result = None
         if result is not None and result not in QUIET:
             history.append(enactor.name, Kind.PASS, result=result.value,
-                           seconds=round(clock.now() - began, 4))
-        if result is not Pass.APPLIED:
-            clock.sleep(poll_s)
+                           seconds=round(now() - began, 4))
+        if result is not applied:
+            sleep(poll_s)
 
 
 def enactor_for(name: str, store: PlanStore, backend: DnsBackend, history: History, *,

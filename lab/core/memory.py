@@ -13,14 +13,16 @@ class MemoryPlanStore:
     died does (the simulation's killed workers); without it a lock is held until released."""
 
     def __init__(self, clock: Callable[[], float] | None = None):
-        self.plans: dict[int, Plan] = {}
+        self.plans: dict[int, Plan] = {}     # changed only through put and delete
+        self._newest: int | None = None      # the highest generation in ``plans``
         self.locks: dict[str, str] = {}
         self.expiry: dict[str, float] = {}
         self.clock = clock
         self.revision = 0
 
     def newest(self) -> Plan | None:
-        return self.plans[max(self.plans)] if self.plans else None
+        # Every enactor poll asks: kept, not searched (a file may keep 200 generations).
+        return None if self._newest is None else self.plans[self._newest]
 
     def get(self, generation: int) -> Plan | None:
         return self.plans.get(generation)
@@ -31,12 +33,16 @@ class MemoryPlanStore:
             # logs it and publishes next period.
             raise TransientError(f"plan generation {plan.generation} was already published")
         self.plans[plan.generation] = plan
+        if self._newest is None or plan.generation > self._newest:
+            self._newest = plan.generation
 
     def generations(self) -> list[int]:
         return sorted(self.plans)
 
     def delete(self, generation: int) -> None:
         self.plans.pop(generation, None)
+        if generation == self._newest:
+            self._newest = max(self.plans) if self.plans else None
 
     def acquire(self, lock: str, holder: str, ttl_s: float) -> bool:
         now = self.clock() if self.clock else None

@@ -14,6 +14,11 @@ class Target:
     address: str
     weight: int
 
+    def __init__(self, address: str, weight: int):    # frozen; a planner makes ~20 a plan
+        d = self.__dict__
+        d["address"] = address
+        d["weight"] = weight
+
     @property
     def rtype(self) -> str:
         return "AAAA" if ":" in self.address else "A"

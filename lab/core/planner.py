@@ -56,18 +56,19 @@ class Planner:
     def drift(self) -> None:
         """One period of fleet weather: health flips and capacity wanders, but every tree
         keeps at least ``min_healthy`` healthy load balancers."""
+        random, flip_chance = self.rng.random, self.flip_chance
         for lbs in self.fleet.values():
             for lb in lbs:
-                if self.rng.random() < self.flip_chance:
+                if random() < flip_chance:
                     healthy_now = sum(x.healthy for x in lbs)
                     if not lb.healthy or healthy_now > self.min_healthy:
                         lb.healthy = not lb.healthy
-                step = int((self.rng.random() - 0.5) * 20)
-                lb.capacity = max(10, min(100, lb.capacity + step))
+                capacity = lb.capacity + int((random() - 0.5) * 20)
+                lb.capacity = 10 if capacity < 10 else 100 if capacity > 100 else capacity
 
     def next_plan(self, generation: int) -> Plan:
-        trees = {name: tuple(Target(a, lb.capacity) for lb in lbs if lb.healthy
-                             for a in lb.addresses)
+        trees = {name: tuple([Target(a, lb.capacity) for lb in lbs if lb.healthy
+                              for a in lb.addresses])
                  for name, lbs in self.fleet.items()}
         return Plan(generation, trees, dict(self.endpoints))
 

@@ -28,6 +28,7 @@ from lab.core.verdict import Verdict, fault_firings
 
 STRUCTURAL = (Kind.ENDPOINT_APPLIED, Kind.REPAIRED, Kind.PLAN_DELETED, Kind.FAULT_STARTED,
               Kind.FAULT_ARMED)
+INDEXED = frozenset(STRUCTURAL + (Kind.CASCADE_WINDOW, Kind.PROBE))   # what _index reads
 READY_WITHIN_S = 30.0       # a component the world started in set-up (serve-stale resolver)
 FIRST_PLAN_WITHIN_S = 60.0
 FIRST_PROBES_WITHIN_S = 30.0
@@ -38,6 +39,7 @@ CHECK_EVERY_S = 1.0     # how often the world is asked whether a worker died
 # its start, or the run aborts: a fleet that never held cannot collapse.
 FLEET_HEALTHY_WITHIN_S = 60.0
 FLEET_HEALTHY = 0.95
+FOLD_LATE = 512         # most plan events the loop holds before folding them (see _index)
 
 
 class Phase(StrEnum):
@@ -132,6 +134,17 @@ class _Pending:
     fault: Fault
 
 
+def _first_due(start: float, waiting: list, began: dict[int, float]) -> float:
+    """The earliest time a waiting fault of the timeline is due (inf: none can be yet):
+    ``at_s`` after injection started, or after the fault it follows took effect."""
+    due = math.inf
+    for _, timed in waiting:
+        base = start if timed.after is None else began.get(timed.after)
+        if base is not None and base + timed.at_s < due:
+            due = base + timed.at_s
+    return due
+
+
 class RunLoop:
     """One run of ``scenario`` in ``world``. ``run()`` returns a RunResult; the history it
     built is ``self.history``. ``shield`` is entered around the rollback (the real lab
@@ -143,7 +156,7 @@ class RunLoop:
                  sink: Callable[[Event], None] | None = None, echo=print,
                  shield: Callable[[], ContextManager] = nullcontext,
                  errors: tuple[type, ...] = (), probes: bool = True,
-                 method_only: bool = False, keep=True):
+                 method_only: bool = False, keep=True, threads: bool = True):
         self.s = scenario
         self.probes = probes      # False: the control plane only (schedule search), no clients
         # True: end after the method (and the hold when an endpoint emptied): no repair, no
@@ -158,7 +171,9 @@ class RunLoop:
         self._outer_sink = sink
         # ``keep``: which events the history keeps in memory (a predicate; True: all). The
         # runner (lab/execute.py) keeps only the few it reads back and folds the rest.
-        self.history = History(clock.now, self._index, keep=keep)
+        # ``threads`` False: only the loop's own thread appends (the simulation's control
+        # plane), so the history takes no lock.
+        self.history = History(clock.now, self._index, keep=keep, threads=threads)
         self.pending: list[_Pending] = []
         self._structure: list[Event] = []     # fault events (armed, started): few
         self._applied: set[str] = set()       # endpoints some plan was applied to
@@ -166,6 +181,10 @@ class RunLoop:
         # the emptied check reads once the streams interleave. Constant memory.
         self._order = Reorder()
         self._plans = Structure()
+        # Plan events not yet pushed through _order into _plans: only read once the streams
+        # interleave, so while they come in order they are folded late (identically: the
+        # same pushes and releases in the same order), at most FOLD_LATE at a time.
+        self._unfolded: list[Event] = []
         self._window: list | None = None      # the steady-state window: [since, failed, total]
         self._dirty = self._empty = self._faults_dirty = False
         # While structural events arrive in time order (always in the simulation), the
@@ -187,6 +206,8 @@ class RunLoop:
         and affected for the stop condition; structural events for the method's end)."""
         if self._outer_sink is not None:
             self._outer_sink(event)
+        if event.kind not in INDEXED:
+            return                            # most events: idle polls, passes, plans
         if event.kind is Kind.CASCADE_WINDOW:
             held = event.data.get("healthy_capacity")
             if isinstance(held, (int, float)) and held >= FLEET_HEALTHY:
@@ -205,12 +226,12 @@ class RunLoop:
             if event.kind in (Kind.FAULT_STARTED, Kind.FAULT_ARMED):
                 self._structure.append(event)
             else:
-                self._order.push(event)
-                for e in self._order.release(event.t - REORDER_S):
-                    self._plans.add(e)
+                self._unfolded.append(event)
             if event.t < self._last_structural_t:
                 self._in_order = False       # workers' streams interleaved (the real lab)
                 self._dirty = True
+            if not self._in_order or len(self._unfolded) >= FOLD_LATE:
+                self._fold_plans()
             self._last_structural_t = max(self._last_structural_t, event.t)
             if event.kind is Kind.PLAN_DELETED:
                 if not self._in_order:
@@ -222,6 +243,15 @@ class RunLoop:
                 self._applied.add(event.data["endpoint"])
             elif event.kind in (Kind.FAULT_STARTED, Kind.FAULT_ARMED):
                 self._faults_dirty = True
+
+    def _fold_plans(self) -> None:
+        """Push the plan events not yet folded through the reorder heap into ``_plans``."""
+        order, plans = self._order, self._plans
+        for event in self._unfolded:
+            order.push(event)
+            for e in order.release(event.t - REORDER_S):
+                plans.add(e)
+        self._unfolded.clear()
 
     def _structure_sorted(self) -> list[Event]:
         return sorted(self._structure, key=lambda e: e.t)
@@ -320,12 +350,13 @@ class RunLoop:
              tick: float = TICK_S) -> bool:
         """Pass up to ``seconds`` in steps of ``tick``; True as soon as ``until()`` holds.
         Each step restores container faults that are due and looks at the world."""
-        deadline = self.clock.now() + seconds
-        while self.clock.now() < deadline:
+        now, sleep = self.clock.now, self.clock.sleep
+        deadline = now() + seconds
+        while now() < deadline:
             if until and until():
                 return True
             self.tick()
-            self.clock.sleep(min(tick, max(0.0, deadline - self.clock.now())) or tick)
+            sleep(min(tick, max(0.0, deadline - now())) or tick)
         return bool(until and until())
 
     def tick(self) -> None:
@@ -336,12 +367,15 @@ class RunLoop:
                               if p.fault.kind is FaultKind.KILL})
             if self._stopping:
                 self.check_stop()
-        for p in [p for p in self.pending if p.due <= now]:
-            self.pending.remove(p)
-            self._restore(p)
-        for due, action in [a for a in self.actions if a[0] <= now]:
-            self.actions.remove((due, action))
-            self._act(action)
+        # Both lists are kept sorted by time: nothing is due unless the first is.
+        if self.pending and self.pending[0].due <= now:
+            for p in [p for p in self.pending if p.due <= now]:
+                self.pending.remove(p)
+                self._restore(p)
+        if self.actions and self.actions[0][0] <= now:
+            for due, action in [a for a in self.actions if a[0] <= now]:
+                self.actions.remove((due, action))
+                self._act(action)
 
     # -- the cascade's operator --------------------------------------------------------
     def _schedule_cascade_actions(self) -> None:
@@ -400,11 +434,13 @@ class RunLoop:
         order; otherwise re-checked after each new deletion."""
         if self._dirty:
             self._dirty = False
+            self._fold_plans()
             self._empty = self._plans.impact is not None or self._emptied_pending()
         return self._empty
 
     def _emptied_pending(self) -> bool:
         """Does a plan event still held for reordering delete an active plan?"""
+        self._fold_plans()
         active = dict(self._plans.active)
         for e in self._order.pending():
             if e.kind is Kind.PLAN_DELETED:
@@ -422,17 +458,21 @@ class RunLoop:
         (not-fired): it never passes silently."""
         waiting = list(enumerate(self.s.faults))
         began: dict[int, float] = {}        # fault index -> time it took effect
+        due = _first_due(start, waiting, began)
         while waiting and self.clock.now() < deadline:
             now = self.clock.now()
-            for i, timed in list(waiting):
-                base = start if timed.after is None else began.get(timed.after)
-                if base is not None and now >= base + timed.at_s:
-                    self._inject(i, timed.fault)
-                    waiting.remove((i, timed))
+            if now >= due:                  # some fault's time has come
+                for i, timed in list(waiting):
+                    base = start if timed.after is None else began.get(timed.after)
+                    if base is not None and now >= base + timed.at_s:
+                        self._inject(i, timed.fault)
+                        waiting.remove((i, timed))
+                due = _first_due(start, waiting, began)
             if self._faults_dirty:
                 self._faults_dirty = False
                 for i, t in fault_firings(self._structure_sorted(), self.s.faults).items():
                     began.setdefault(i, t)
+                due = _first_due(start, waiting, began)
             if waiting:
                 self.wait(min(TIMELINE_TICK_S, max(0.0, deadline - self.clock.now())) or
                           TIMELINE_TICK_S, tick=TIMELINE_TICK_S)

@@ -62,12 +62,34 @@ def run_trial(base, schedule: Schedule, space: FaultSpace, mitigations=None) -> 
     return judge(events, schedule, error=result.reason if result.status else None)
 
 
+# The kinds each part of a judgement reads; each part ignores every other kind, so it is
+# given only these (a trial's history is mostly idle polls and bookkeeping).
+_FRESH, _APPLIED, _DELETED, _REFUSED = CRITICAL
+_STRUCTURAL_ONLY = (Kind.REPAIRED, Kind.ENACTOR_STUCK, Kind.PROBE)   # checkers.Structure.add
+_FAULT_EVENTS = (Kind.FAULT_ARMED, Kind.FAULT_STARTED)             # verdict.fault_firings
+_PAIRS = (Kind.FRESHNESS_CHECKED, Kind.ENDPOINT_APPLIED, Kind.PLAN_APPLIED)
+
+
 def judge(events: list[Event], schedule: Schedule, *, error: str | None = None) -> Outcome:
-    verdicts = {v.name: v.held for v in check_all(events)}
+    end = events[-1].t if events else 0.0
+    critical, structural, faults = [], [], []       # each in history order
+    for e in events:
+        k = e.kind
+        if k is _FRESH or k is _REFUSED:
+            critical.append(e)
+        elif k is _APPLIED or k is _DELETED:
+            critical.append(e)
+            structural.append(e)
+        elif k in _STRUCTURAL_ONLY:
+            structural.append(e)
+        elif k in _FAULT_EVENTS:
+            faults.append(e)
+    verdicts = {v.name: v.held for v in check_all(structural)}
     violations = tuple(name for name, inv in VIOLATIONS.items() if verdicts.get(inv) is False)
-    empty_s, recovered = empty_spans(events)
+    empty_s, recovered = empty_spans(structural, end=end)
     return Outcome(violations, empty_s, recovered, error,
-                   len(fault_firings(events, schedule)), interleaving(events), pairs(events))
+                   len(fault_firings(faults, schedule)), interleaving(critical),
+                   _pairs([e for e in faults if e.kind is Kind.FAULT_STARTED], events))
 
 
 def inject_start(events: list[Event]) -> float | None:
@@ -76,9 +98,10 @@ def inject_start(events: list[Event]) -> float | None:
                  and e.data.get("phase") == "inject"), None)
 
 
-def empty_spans(events: list[Event]) -> tuple[float, bool]:
+def empty_spans(events: list[Event], end: float | None = None) -> tuple[float, bool]:
     """The longest time an endpoint pointed at a deleted plan, and whether every such
-    endpoint got a plan back (by the automation: search runs have no operator repair)."""
+    endpoint got a plan back (by the automation: search runs have no operator repair).
+    An endpoint still empty at the end counts until ``end`` (the history's last event)."""
     active: dict[str, int] = {}
     deleted: set[int] = set()
     since: dict[str, float] = {}
@@ -95,7 +118,8 @@ def empty_spans(events: list[Event]) -> tuple[float, bool]:
             for ep, a in active.items():
                 if a == g and ep not in since:
                     since[ep] = e.t
-    end = events[-1].t if events else 0.0
+    if end is None:
+        end = events[-1].t if events else 0.0
     for t in since.values():
         longest = max(longest, end - t)
     return round(longest, 3), not since
@@ -106,20 +130,21 @@ def _passes(events: list[Event]) -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = []
     current: dict[str, dict] = {}
     active: dict[str, int] = {}
+    fresh_kind = Kind.FRESHNESS_CHECKED
     for e in events:
-        if e.kind not in CRITICAL:
-            continue
-        w = e.source
-        if e.kind is Kind.FRESHNESS_CHECKED:
+        if e.kind is fresh_kind:
             if e.data.get("fresh"):
                 p = {"gen": e.data["generation"], "wrote": False, "overtaken": False,
                      "stale": False, "cleaned_under": False, "deleted_active": False,
                      "refused": False}
-                current[w] = p
-                out.append((w, p))
-            else:
-                current.pop(w, None)
+                current[e.source] = p
+                out.append((e.source, p))
+            elif current:
+                current.pop(e.source, None)
             continue
+        if e.kind not in CRITICAL:
+            continue
+        w = e.source
         for other, p in current.items():
             if other == w or p["wrote"]:
                 continue
@@ -191,14 +216,13 @@ def _doing(history: dict, target: str, t: float) -> str:
 def pairs(events: list[Event]) -> frozenset:
     """(worker, step, fault kind) of every fault that fired; a pause or kill's step is what
     the worker was doing when it struck."""
-    by_worker: dict[str, list[Event]] = defaultdict(list)
-    for e in events:
-        if e.kind in (Kind.FRESHNESS_CHECKED, Kind.ENDPOINT_APPLIED, Kind.PLAN_APPLIED):
-            by_worker[e.source].append(e)
+    return _pairs([e for e in events if e.kind is Kind.FAULT_STARTED], events)
+
+
+def _pairs(started: list[Event], events: list[Event]) -> frozenset:
+    by_worker: dict[str, list[Event]] | None = None     # built when a pause or kill needs it
     out = set()
-    for e in events:
-        if e.kind is not Kind.FAULT_STARTED:
-            continue
+    for e in started:
         kind, target = e.data.get("fault"), e.data.get("target")
         if kind == FaultKind.DELAY:
             step = e.data.get("step")
@@ -207,6 +231,11 @@ def pairs(events: list[Event]) -> frozenset:
         elif kind == FaultKind.BURST:
             step = "publish"
         else:
+            if by_worker is None:
+                by_worker = defaultdict(list)
+                for w in events:
+                    if w.kind in _PAIRS:
+                        by_worker[w.source].append(w)
             step = _doing(by_worker, target, e.t)
         out.add((target, step, kind))
     return frozenset(out)

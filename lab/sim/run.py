@@ -2,6 +2,7 @@
 real run (summary.json, events.jsonl, report.html, junit.xml), marked ``"world":
 "simulation"``. The same file and seed give byte-identical events.jsonl."""
 
+from operator import attrgetter
 from pathlib import Path
 
 from lab.core.runloop import RunLoop, RunResult
@@ -10,6 +11,7 @@ from lab.sim.sched import Scheduler
 from lab.sim.world import SimClock, SimWorld
 
 WORLD = "simulation"
+_time = attrgetter("t")
 
 
 def simulate(scenario, out: Path, *, echo=print, experiment: dict | None = None) -> dict:
@@ -31,9 +33,10 @@ def control_plane(scenario, *, sink=None, method_only: bool = False
     method (lab.core.runloop.RunLoop)."""
     sched = Scheduler()
     loop = RunLoop(scenario, SimWorld(scenario, sched, probes=False), SimClock(sched),
-                   sink=sink, echo=lambda m: None, probes=False, method_only=method_only)
+                   sink=sink, echo=lambda m: None, probes=False, method_only=method_only,
+                   threads=False)
     try:
         result = loop.run()
-        return result, sorted(loop.history.events(), key=lambda e: e.t)
+        return result, sorted(loop.history.events(), key=_time)
     finally:
         sched.close()
