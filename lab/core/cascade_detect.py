@@ -47,29 +47,35 @@ def detect(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: f
     if not after:
         return Verdict(None, recovered_at, "no window after the grace period")
     observed = after[-1].t1 - after[0].t0
-    low_start, prev_end = None, None
-    for w in after:
-        if prev_end is not None and w.t0 > prev_end + eps:
-            low_start = None                 # a gap in the windows breaks a stretch
-        prev_end = w.t1
-        if w.fleet_goodput < th.collapsed_below:
-            if low_start is None:
-                low_start = w.t0
-            if w.t1 - low_start >= need - eps:
-                return Verdict(True, recovered_at,
-                               f"fleet goodput below {th.collapsed_below} from {low_start:g} s"
-                               f" for {w.t1 - low_start:g} s, DNS healthy since "
-                               f"{dns_restored_at_s:g} s")
-        else:
-            low_start = None
+    # A stretch of at least `need` seconds of contiguous windows whose goodput, averaged
+    # over the stretch (time-weighted), stayed below the threshold: the fleet did not renew
+    # for three renew periods, even if one window in it flickered just above the line.
+    for i, first in enumerate(after):
+        work = seconds = 0.0
+        prev_end = first.t0
+        for w in after[i:]:
+            if w.t0 > prev_end + eps:
+                break                        # a gap in the windows breaks a stretch
+            prev_end = w.t1
+            work += w.fleet_goodput * (w.t1 - w.t0)
+            seconds += w.t1 - w.t0
+            if seconds >= need - eps:
+                if work / seconds < th.collapsed_below:
+                    return Verdict(True, recovered_at,
+                                   f"fleet goodput {work / seconds:.2f} on average, below "
+                                   f"{th.collapsed_below}, from {first.t0:g} s for "
+                                   f"{seconds:g} s, DNS healthy since {dns_restored_at_s:g} s")
+                break
     if observed < need - eps:
         return Verdict(None, recovered_at,
                        f"only {observed:g} s observed after the grace period, {need:g} s needed")
-    if low_start is not None:
+    if after[-1].fleet_goodput < th.collapsed_below:
         return Verdict(None, recovered_at,
-                       f"goodput low since {low_start:g} s at the end of the observation")
+                       f"goodput low ({after[-1].fleet_goodput:g}) at the end of the "
+                       "observation: a collapse could still be under way")
     return Verdict(False, recovered_at,
-                   f"no stretch of {need:g} s with fleet goodput below {th.collapsed_below}")
+                   f"no stretch of {need:g} s with fleet goodput below {th.collapsed_below} "
+                   "on average")
 
 
 def held_capacity(w: Window) -> float:
@@ -116,6 +122,8 @@ def cascade_summary(windows: list[Window], dns_restored_at_s: float, *, renew_pe
                                            renew_period_s=renew_period_s,
                                            thresholds=thresholds, capacity=held_capacity),
         "goodput_windows": [w.fleet_goodput for w in windows],
+        # the end of the last window: a fleet not recovered was not recovered until then
+        "observed_until_s": max((w.t1 for w in windows), default=None),
         "leases_lapsed_max": max((w.out_of_service for w in windows), default=0),
         # what passed the front's health checks, at its lowest (the capacity users saw)
         "healthy_capacity_min": (min(w.healthy_hosts_min for w in windows)

@@ -309,6 +309,17 @@ def test_the_cascade_must_agree_on_metastable_and_on_recovery_within_the_toleran
     # 40 s after DNS against 48 s: within max(10 s, 25 %); against 55 s: not.
     assert rows(healed, {**healed, "recovered_at_s": 108.0})["cascade recovery"].agrees
     assert not rows(healed, {**healed, "recovered_at_s": 115.0})["cascade recovery"].agrees
+    # Not recovered within its observation (105 s after DNS) says "later than 105 s": it
+    # agrees with a recovery 91.4 s after DNS (within 25 %: 22.9 s), not with one at 60 s.
+    censored = {**collapsed, "observed_until_s": 165.0}
+    late = {**healed, "recovered_at_s": 60.0 + 91.4}
+    r = rows(censored, late)
+    assert r["cascade recovery"].agrees and r["cascade recovery"].real == \
+        "not recovered within 105 s"
+    assert rows(late, censored)["cascade recovery"].agrees           # either side
+    assert not rows(censored, {**healed, "recovered_at_s": 120.0})["cascade recovery"].agrees
+    # with no observation end known, "not recovered" agrees only with "not recovered"
+    assert not rows(collapsed, late)["cascade recovery"].agrees
     # Undecided is never agreement, even on both sides.
     undecided = {"metastable": None, "dns_restored_at_s": None, "recovered_at_s": None}
     assert not rows(undecided, undecided)["cascade metastable"].agrees

@@ -129,7 +129,7 @@ def refused(tmp_path, old: str, new: str) -> str:
     ("  retry: immediate\n", "  retry: sometimes\n", "cascade.retry: must be one of"),
     ("  sweep_s: 10\n", "  swep_s: 10\n", "did you mean 'sweep_s'"),
     ("  lease_ttl_s: 15\n", "  lease_ttl_s: 5\n", "must be longer than cascade.renew_period_s"),
-    ("recover_s: 80\n", "recover_s: 30\n", "too short to judge the fleet"),
+    ("recover_s: 130\n", "recover_s: 30\n", "too short to judge the fleet"),
     ("  restart_after_repair_s: 30\n", "  restart_after_repair_s: 500\n",
      "must come before the recovery window ends"),
     ("repair: true\n", "repair: false\n", "counts from the operator's repair"),
