@@ -171,8 +171,8 @@ def _cells(r: dict) -> list[str]:
 
 def _note(doc: dict) -> str:
     if any(r.get("cascade") for r in doc["variants"]):
-        return ("Metastable: the fleet's goodput stayed below half of its steady renewal work "
-                "for three renew periods after DNS answered it again. Leases back: goodput "
+        return ("Metastable: the fleet's goodput, averaged over three renew periods, stayed "
+                "below half of its steady renewal work after DNS answered it again. Leases back: goodput "
                 "above 0.8 and 95 % of the hosts holding a lease for three renew periods (the "
                 "manager's recovery); recovered: the same with 95 % passing the front's health "
                 "checks (the capacity users see, once network state has propagated). Cost: "

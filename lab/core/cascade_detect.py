@@ -29,11 +29,13 @@ class Verdict:
 
 def detect(windows: list[Window], dns_restored_at_s: float, *, renew_period_s: float,
            grace_s: float, thresholds: Thresholds = Thresholds()) -> Verdict:
-    """Metastable: once DNS has been healthy for ``grace_s``, the fleet's goodput stayed
-    below ``collapsed_below`` for at least ``sustain_periods`` renew periods in a row (the
-    failure outlived its trigger). Not metastable: at least that long was observed after the
-    grace and no such stretch was seen, the last window not being part of a shorter low
-    stretch that could still grow. Anything else is undecided (None), never a pass.
+    """Metastable: once DNS has been healthy for ``grace_s``, the fleet's goodput averaged
+    below ``collapsed_below`` over a stretch of contiguous windows at least
+    ``sustain_periods`` renew periods long (the failure outlived its trigger; an average, so
+    one window flickering just above the line does not break the stretch). Not metastable:
+    at least that long was observed after the grace, no such stretch was seen, and the last
+    window is not low (a stretch could still grow from it). Anything else is undecided
+    (None), never a pass.
     ``recovered_at_s``: the start of the first stretch after DNS came back, of at least
     ``sustain_periods`` renew periods, with goodput and healthy capacity above their
     thresholds."""
