@@ -86,13 +86,7 @@ class History:
 
     def append(self, source: str, kind: Kind, **data) -> Event:
         with self._lock:
-            event = Event(self.clock(), source, kind, data)
-            keep = self.keep
-            if keep is True or (keep is not False and callable(keep) and keep(event)):
-                self._events.append(event)
-            if self.sink:
-                self.sink(event)
-            return event
+            return self._append_one_thread(source, kind, **data)
 
     def _append_one_thread(self, source: str, kind: Kind, **data) -> Event:
         event = Event(self.clock(), source, kind, data)

@@ -67,7 +67,7 @@ def run_trial(base, schedule: Schedule, space: FaultSpace, mitigations=None) -> 
 _FRESH, _APPLIED, _DELETED, _REFUSED = CRITICAL
 _STRUCTURAL_ONLY = (Kind.REPAIRED, Kind.ENACTOR_STUCK, Kind.PROBE)   # checkers.Structure.add
 _FAULT_EVENTS = (Kind.FAULT_ARMED, Kind.FAULT_STARTED)             # verdict.fault_firings
-_PAIRS = (Kind.FRESHNESS_CHECKED, Kind.ENDPOINT_APPLIED, Kind.PLAN_APPLIED)
+_WORKER_STEPS = (Kind.FRESHNESS_CHECKED, Kind.ENDPOINT_APPLIED, Kind.PLAN_APPLIED)
 
 
 def judge(events: list[Event], schedule: Schedule, *, error: str | None = None) -> Outcome:
@@ -234,7 +234,7 @@ def _pairs(started: list[Event], events: list[Event]) -> frozenset:
             if by_worker is None:
                 by_worker = defaultdict(list)
                 for w in events:
-                    if w.kind in _PAIRS:
+                    if w.kind in _WORKER_STEPS:
                         by_worker[w.source].append(w)
             step = _doing(by_worker, target, e.t)
         out.add((target, step, kind))

@@ -55,7 +55,7 @@ class Scheduler:
             when, _, due = pop(heap)
             self.now = when
             if due.__class__ is Task:
-                # _resume, inline: a run resumes its tasks hundreds of times
+                # resume the task (inline: a run resumes its tasks hundreds of times)
                 if due.dead:
                     continue
                 if due.paused:
@@ -87,17 +87,6 @@ class Scheduler:
                 task.dead = True
         return body
 
-    def _resume(self, task: Task) -> None:
-        if task.dead:
-            return
-        if task.paused:
-            task.due_while_paused = True
-            return
-        self.current = task
-        try:
-            task.glet.switch()
-        finally:
-            self.current = None
 
     def sleep(self, seconds: float) -> None:
         """In a task: come back after ``seconds`` of virtual time. Outside (the run loop's
