@@ -42,7 +42,7 @@ class Pass(StrEnum):
     REFUSED = "refused"          # a guarded write was refused: the pass stops, no clean-up
 
 
-_FRESHNESS_CHECKED, _NOT_NEWER = Kind.FRESHNESS_CHECKED, Pass.NOT_NEWER   # every poll's
+_FRESHNESS_CHECKED, _NOT_NEWER = Kind.FRESHNESS_CHECKED, Pass.NOT_NEWER   # a poll's
 
 
 class EndpointStuck(Exception):
@@ -122,6 +122,10 @@ class Enactor:
         self.settings = settings
         self.faults = faults or NoFaults()
         self.retrying = retrying or backoff_retrying(settings, sleep)
+        # What the last quiet check saw (generation, applied): a poll that sees the same
+        # again records nothing (an idle enactor polls five times a second; its history
+        # says what changed, not that nothing did). A fresh check always records.
+        self._quiet: tuple | None = None
 
     # -- one pass -----------------------------------------------------------------
     def run_once(self) -> Pass:
@@ -136,11 +140,16 @@ class Enactor:
             if guards.fencing else None
         tokens = {e: token for e in plan.endpoints} if token is not None else {}
         applied = self._applied_generation(plan)
-        fresh = applied is None or plan.generation > applied
-        self.history.append(self.name, _FRESHNESS_CHECKED, generation=plan.generation,
-                            applied=applied, fresh=fresh)     # every poll: no _record frame
-        if not fresh:
+        if applied is not None and plan.generation <= applied:      # not fresh
+            seen = (plan.generation, applied)
+            if seen != self._quiet:
+                self._quiet = seen
+                self.history.append(self.name, _FRESHNESS_CHECKED, generation=plan.generation,
+                                    applied=applied, fresh=False)
             return _NOT_NEWER
+        self._quiet = None
+        self.history.append(self.name, _FRESHNESS_CHECKED, generation=plan.generation,
+                            applied=applied, fresh=True)
         self._fault_delay(STEP_AFTER_CHECK)
         try:
             for endpoint in plan.endpoints:

@@ -27,6 +27,11 @@ class Task:
         self.due_while_paused = False
         self.debt = 0.0          # time its instant reads took, paid at its next sleep
         #                          (lab/sim/world.py's reads add to it)
+        self.spans: list | None = None   # while a pass is watched: its reads' latency spans
+        # A quiet pass the task need not run again (lab/sim/world.py's idle enactors): when
+        # the task is due, ``repeat()`` returns when it would next be due had it run the
+        # same pass (drawing what the pass draws), or None when it must really run.
+        self.repeat: Callable[[], float | None] | None = None
 
 
 class Scheduler:
@@ -40,6 +45,7 @@ class Scheduler:
         self._tasks: list[Task] = []
         self.closed = False
         self._until = float("-inf")     # what the running run_until runs up to
+        self.yields = 0                 # tasks' scheduling points so far (every sleep)
 
     # -- timers -------------------------------------------------------------------------
     def at(self, t: float, callback: "Callable[[], None] | Task") -> None:
@@ -61,6 +67,17 @@ class Scheduler:
                 if due.paused:
                     due.due_while_paused = True
                     continue
+                repeat = due.repeat
+                if repeat is not None:
+                    # Its pass would see what the last one saw: the same draws, no event, due
+                    # again when its sleep would end (pushed as that sleep would push it; the
+                    # smallest entry pops next, as the sleep's shortcut would go on inline).
+                    wake = repeat()
+                    if wake is not None:
+                        self._seq += 1
+                        heapq.heappush(heap, (wake, self._seq, due))
+                        continue
+                    due.repeat = None
                 self.current = due
                 try:
                     due.glet.switch()
@@ -97,6 +114,7 @@ class Scheduler:
         if task is None:
             self.run_until(self.now + seconds)
             return
+        self.yields += 1
         if task.debt:
             seconds, task.debt = seconds + task.debt, 0.0
         wake = self.now + seconds if seconds > 0 else self.now

@@ -139,3 +139,23 @@ def test_no_endpoint_is_below_another():
     endpoint nested under another would answer with both address sets."""
     names = [f"{e}.lab.test" for e in DEFAULT_ENDPOINTS]
     assert not [(a, b) for a in names for b in names if a != b and a.endswith("." + b)]
+
+
+def test_an_idle_enactor_records_a_quiet_check_once_and_every_fresh_one():
+    """A poll that finds nothing newer records what it saw once; the same again records
+    nothing, a change (a newer plan applied by another) records again, a fresh check always."""
+    clock, history, store, dns, planner, settings = world()
+    a = Enactor("enactor-a", store, dns, history, sleep=clock.sleep, settings=settings)
+    b = Enactor("enactor-b", store, dns, history, sleep=clock.sleep, settings=settings)
+    planner.publish()
+    assert a.run_once() is Pass.APPLIED
+    for _ in range(5):
+        assert b.run_once() is Pass.NOT_NEWER
+    planner.publish()
+    assert a.run_once() is Pass.APPLIED
+    for _ in range(3):
+        assert b.run_once() is Pass.NOT_NEWER
+    checks = [(e.source, e.data["generation"], e.data["applied"], e.data["fresh"])
+              for e in history.events() if e.kind is Kind.FRESHNESS_CHECKED]
+    assert checks == [("enactor-a", 1, None, True), ("enactor-b", 1, 1, False),
+                      ("enactor-a", 2, 1, True), ("enactor-b", 2, 2, False)]

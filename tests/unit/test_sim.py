@@ -355,3 +355,38 @@ def test_serve_stale_does_not_keep_a_negative_answer():
     auth.paused = True
     assert resolver.resolve(REGIONAL, "A", NEG + 1) == (TIMEOUT, 0)
     assert resolver.resolve(REGIONAL, "A", NEG + 1 + UPSTREAM_TIMEOUT_S + 0.1) == (TIMEOUT, 0)
+
+
+@pytest.mark.parametrize("name", ["dynamodb-race", "enactor-paused-past-cleanup-horizon",
+                                  "enactor-killed-mid-plan", "planner-burst"])
+@pytest.mark.parametrize("mitigations", [None, ("fencing",), ("self-repair",)])
+def test_repeating_quiet_passes_changes_nothing(name, mitigations, monkeypatch):
+    """An idle enactor's polls are not run while nothing was written (lab/sim/world.py):
+    the run is the one in which every poll runs, event for event, time for time."""
+    from lab.sim.run import control_plane
+    from lab.sim.world import SimWorld
+    s = load(ROOT / "experiments" / f"{name}.yaml")
+    if mitigations is not None:
+        s = dataclasses.replace(s, mitigations=mitigations)
+    from lab.core.enactor import Enactor
+    passes = [0]
+    run_once = Enactor.run_once
+
+    def counted(self):
+        passes[0] += 1
+        return run_once(self)
+    monkeypatch.setattr(Enactor, "run_once", counted)
+    runs, ran = [], []
+    for repeat in (False, True):
+        monkeypatch.setattr(SimWorld, "repeat_quiet_passes", repeat)
+        passes[0] = 0
+        result, events = control_plane(s)
+        assert result.status is None, result.reason      # ran to its end
+        runs.append([(e.t, e.source, e.kind, e.data) for e in events])
+        ran.append(passes[0])
+    assert len(runs[0]) > 100
+    assert runs[0] == runs[1]
+    if mitigations == ("fencing",):      # a pass with a plan takes a token first: a write
+        assert ran[1] > 0.95 * ran[0], ran
+    else:                                 # most polls were not run, and nothing changed
+        assert ran[1] < ran[0] / 2, ran
