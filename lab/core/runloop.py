@@ -490,9 +490,14 @@ class RunLoop:
                       + (f" at {fault.step}" if fault.step else ""))
             return
         # Restored on schedule, and by the rollback even if the injection itself fails.
-        self.pending.append(_Pending(self.clock.now() + fault.seconds, index, fault))
+        pending = _Pending(self.clock.now() + fault.seconds, index, fault)
+        self.pending.append(pending)
         self.pending.sort(key=lambda p: p.due)
         self.world.inject(index, fault)
+        # It lasts its seconds from when it took effect (a docker pause or kill takes a while
+        # on a loaded host; in the simulation no time passes): its start event's time.
+        pending.due = self.clock.now() + fault.seconds
+        self.pending.sort(key=lambda p: p.due)
         self.history.append("faults", Kind.FAULT_STARTED, fault=fault.kind.value,
                             target=fault.target, seconds=fault.seconds, index=index)
         self.echo(f"run: {fault.kind.value} {fault.target} for {fault.seconds} s")

@@ -50,15 +50,22 @@ def test_lock_losses_are_retried(run):
 def test_planner_burst(run):
     _, events = run
     [burst] = started(events, "planner-burst", "planner")
+    [done] = ended(events, "planner-burst", "planner")
     assert burst.data["count"] == 5
-    quick = [e for e in events if e.kind is Kind.PLAN_PUBLISHED and burst.t <= e.t <= burst.t + 0.8]
-    assert len(quick) >= 6
+    # Five plans back to back (no wait between them: each only its store round trips),
+    # consecutive generations.
+    during = [e.data["generation"] for e in events
+              if e.kind is Kind.PLAN_PUBLISHED and burst.t <= e.t <= done.t]
+    assert len(during) == 5 and during == list(range(during[0], during[0] + 5)), during
+    assert done.t - burst.t < 3.0, done.t - burst.t
 
 
 def test_pause_freezes_the_whole_enactor(run):
     _, events = run
     [pause], [resume] = started(events, "pause", "enactor-a"), ended(events, "pause", "enactor-a")
-    assert 2.8 <= resume.t - pause.t <= 4.0
+    # 3 s from when the pause took effect (its event) to the thaw; the thaw's event comes
+    # after `docker unpause` returned, a moment later on a loaded host.
+    assert 2.95 <= resume.t - pause.t <= 3 + 2.0, resume.t - pause.t
     frozen = [e for e in events if e.source == "enactor-a" and pause.t + 0.3 < e.t < resume.t - 0.1]
     assert frozen == []
     assert any(e.source == "enactor-a" and e.t > resume.t for e in events)
@@ -67,7 +74,9 @@ def test_pause_freezes_the_whole_enactor(run):
 def test_kill_and_restart(run):
     _, events = run
     [kill], [restart] = started(events, "kill", "enactor-c"), ended(events, "kill", "enactor-c")
-    assert 3.8 <= restart.t - kill.t <= 5.0
+    # 4 s from the kill to the restart; the restart's event comes after `docker start`
+    # returned and the worker's log is followed again, which takes a while on a loaded host.
+    assert 3.95 <= restart.t - kill.t <= 4 + 2.5, restart.t - kill.t
     assert not [e for e in events if e.source == "enactor-c" and kill.t + 0.3 < e.t < restart.t]
     assert any(e.kind is Kind.FRESHNESS_CHECKED and e.source == "enactor-c" and e.t > restart.t
                for e in events)

@@ -159,6 +159,7 @@ def test_coredns_keeps_reading_the_zone_across_a_zone_store_restart(lab):
     zone-store restarts (a fresh etcd: every token it gave is gone, and so is its data), a
     record written afterwards is what CoreDNS answers. With a password, CoreDNS's etcd
     client kept its dead token and every query failed from then on."""
+    import dns.exception
     import dns.message
     import dns.query
     from tests.docker.helpers import wait_for
@@ -174,8 +175,21 @@ def test_coredns_keeps_reading_the_zone_across_a_zone_store_restart(lab):
         {"host": "198.51.100.77", "ttl": 5}))})
     try:
         query = dns.message.make_query(f"{name}.lab.test", "A")
-        answer = dns.query.udp(query, lab.address("coredns"), timeout=3)
-        assert answer.rcode() == 0, answer
+        seen = []
+
+        def answers():       # CoreDNS's etcd client reconnects with a backoff: wait for it
+            try:
+                answer = dns.query.udp(query, lab.address("coredns"), timeout=3)
+            except dns.exception.Timeout:
+                seen.append("timeout")
+                return None
+            seen.append(answer.rcode())
+            return answer if answer.rcode() == 0 else None
+        try:
+            answer = wait_for(answers, timeout_s=45, interval_s=1,
+                              what="CoreDNS answering from the restarted zone-store")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; answers seen: {seen[-5:]}") from None
         assert [r.address for rr in answer.answer for r in rr] == ["198.51.100.77"], answer
     finally:
         writer.delete_prefix(f"/skydns/test/lab/{name}/")
