@@ -140,16 +140,17 @@ class Enactor:
             if guards.fencing else None
         tokens = {e: token for e in plan.endpoints} if token is not None else {}
         applied = self._applied_generation(plan)
-        if applied is not None and plan.generation <= applied:      # not fresh
-            seen = (plan.generation, applied)
-            if seen != self._quiet:
-                self._quiet = seen
-                self.history.append(self.name, _FRESHNESS_CHECKED, generation=plan.generation,
-                                    applied=applied, fresh=False)
-            return _NOT_NEWER
-        self._quiet = None
+        fresh = applied is None or plan.generation > applied
+        if not fresh:
+            if self._quiet == (plan.generation, applied):
+                return _NOT_NEWER            # seen already: nothing to record
+            self._quiet = (plan.generation, applied)
+        else:
+            self._quiet = None
         self.history.append(self.name, _FRESHNESS_CHECKED, generation=plan.generation,
-                            applied=applied, fresh=True)
+                            applied=applied, fresh=fresh)     # no _record frame
+        if not fresh:
+            return _NOT_NEWER
         self._fault_delay(STEP_AFTER_CHECK)
         try:
             for endpoint in plan.endpoints:

@@ -489,13 +489,12 @@ class RunLoop:
             self.echo(f"run: armed {fault.kind.value} on {fault.target}"
                       + (f" at {fault.step}" if fault.step else ""))
             return
-        # Restored on schedule, and by the rollback even if the injection itself fails.
-        pending = _Pending(self.clock.now() + fault.seconds, index, fault)
+        # Restored by the rollback even if the injection itself fails, and on schedule: its
+        # seconds count from when it took effect (a docker pause or kill takes a while on a
+        # loaded host; in the simulation no time passes), its start event's time.
+        pending = _Pending(math.inf, index, fault)
         self.pending.append(pending)
-        self.pending.sort(key=lambda p: p.due)
         self.world.inject(index, fault)
-        # It lasts its seconds from when it took effect (a docker pause or kill takes a while
-        # on a loaded host; in the simulation no time passes): its start event's time.
         pending.due = self.clock.now() + fault.seconds
         self.pending.sort(key=lambda p: p.due)
         self.history.append("faults", Kind.FAULT_STARTED, fault=fault.kind.value,

@@ -106,7 +106,6 @@ class _Slow:
         lo, width = span[0], span[1] - span[0]
         span = (lo, width)
         draw, sleep = rng.random, sched.sleep
-        self.writes = writes
 
         def slow(method):
             def call(*args, **kwargs):
@@ -221,8 +220,7 @@ class SimWorld:
         records a quiet check once). So when its poll comes, the scheduler only draws the
         pass's read latencies (the same draws from the same generator, in the same order)
         and schedules the poll after; a write since makes it run the pass for real. Results
-        are those of running every poll, event for event (checked: tests/unit/test_sim.py);
-        a trial costs a third less."""
+        are those of running every poll, event for event (checked: tests/unit/test_sim.py)."""
         sched, writes, draw = self.sched, self.writes, self.rng.random
         task, start, inner = sched.current, sched.now, enactor.run_once
         poll_s = ENACTOR_POLL_S
